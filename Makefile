@@ -1,0 +1,32 @@
+# K2K Auto-Invoice. `make demo` runs the system and walks a demo order through its life;
+# `make test` runs every test (it builds the pinned Temporal CLI and versitygw first).
+SHELL := /bin/bash
+GO_TEST_FLAGS ?= -count=1 -timeout 20m
+
+.PHONY: demo up down tools build test lint fmt clean
+
+demo: ## Start the dev stack and walk a demo order from confirmation to paid.
+	scripts/demo.sh
+
+up: ## Start the dev stack (Temporal dev server + UI, versitygw, worker) in the background.
+	scripts/devstack.sh up
+
+down: ## Stop the dev stack.
+	scripts/devstack.sh down
+
+tools: ## Build the pinned Temporal CLI and versitygw into .dev/bin.
+	scripts/devstack.sh tools
+
+build: ## Build the worker and the starter into bin/.
+	go build -o bin/ ./worker ./starter
+
+test: tools ## Run every test: unit, workflow (testsuite) and integration on real servers.
+	go vet ./...
+	go test $(GO_TEST_FLAGS) ./...
+
+lint: ## gofmt and go vet.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+
+clean: down ## Stop the dev stack and delete its state.
+	rm -rf .dev bin

@@ -1,0 +1,139 @@
+// Package activities holds the invoice workflow's side effects: the eligibility check and the
+// invoice rows in PostgreSQL, the PDF in S3-compatible storage. Every activity is idempotent, so
+// Temporal may retry any of them after a crash or a timeout without a second invoice or object.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/k2kinvoice/autoinvoice/internal/blob"
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/pdf"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
+)
+
+// Application error types of business refusals. They are non-retryable: retrying cannot change
+// the answer, so the workflow handles them as outcomes.
+const (
+	ErrTypeInvalidPDF         = "InvalidPDF"
+	ErrTypeInvoiceNumberTaken = "InvoiceNumberTaken"
+	ErrTypeStatusConflict     = "StatusConflict"
+)
+
+// Activities carries the activities' dependencies. Register a *Activities with the worker; the
+// workflow refers to its methods through a nil *Activities, never by name strings.
+type Activities struct {
+	Store       *store.Store
+	Blobs       *blob.Store
+	MaxPDFBytes int64
+}
+
+// EligibilityInput names the two companies of an order.
+type EligibilityInput struct {
+	VendorID string `json:"vendor_id"`
+	BuyerID  string `json:"buyer_id"`
+}
+
+// VerifyEligibility answers whether the order may become an invoice: the K2K connection is active
+// and both companies opted in. Not eligible is a result, not an error. Read-only, so idempotent.
+func (a *Activities) VerifyEligibility(ctx context.Context, in EligibilityInput) (invoice.Eligibility, error) {
+	facts, err := a.Store.ConnectionFacts(ctx, in.VendorID, in.BuyerID)
+	if err != nil {
+		return invoice.Eligibility{}, err
+	}
+	return invoice.DecideEligibility(facts), nil
+}
+
+// StorePDFInput says which PDF to store: the vendor's, waiting at StagingKey, or (when StagingKey
+// is empty) one rendered from the order at RenderedAt.
+type StorePDFInput struct {
+	Order      invoice.Order `json:"order"`
+	Revision   int           `json:"revision"`
+	StagingKey string        `json:"staging_key,omitempty"`
+	RenderedAt time.Time     `json:"rendered_at"`
+}
+
+// StorePDF places the invoice PDF at its final content-addressed key and returns where it is,
+// with its size and SHA-256. Idempotent: the key is the content's digest, the put skips an
+// object already there, and rendering is deterministic. A vendor file that is not a PDF or is too
+// large is a non-retryable ErrTypeInvalidPDF.
+func (a *Activities) StorePDF(ctx context.Context, in StorePDFInput) (invoice.Document, error) {
+	var data []byte
+	source := invoice.PDFRendered
+	if in.StagingKey != "" {
+		source = invoice.PDFFromVendor
+		var err error
+		data, _, err = a.Blobs.Get(ctx, in.StagingKey, a.MaxPDFBytes)
+		switch {
+		case errors.Is(err, blob.ErrTooLarge):
+			return invoice.Document{}, invalidPDF(fmt.Sprintf("must be at most %d bytes", a.MaxPDFBytes), err)
+		case errors.Is(err, blob.ErrNotFound):
+			return invoice.Document{}, invalidPDF("staged file "+in.StagingKey+" does not exist", err)
+		case err != nil:
+			return invoice.Document{}, err
+		}
+		if rule := pdf.Check(data, a.MaxPDFBytes); rule != "" {
+			return invoice.Document{}, invalidPDF(rule, nil)
+		}
+	} else {
+		var err error
+		if data, err = pdf.Render(in.Order, in.Revision, in.RenderedAt); err != nil {
+			return invoice.Document{}, err
+		}
+	}
+	digest := blob.SHA256Hex(data)
+	key := blob.InvoiceKey(in.Order.BuyerID, in.Order.VendorID, in.Order.InvoiceNumber, in.Revision, digest)
+	if err := a.Blobs.Put(ctx, key, data); err != nil {
+		return invoice.Document{}, err
+	}
+	activity.GetLogger(ctx).Info("invoice PDF stored", "key", key, "bytes", len(data), "source", source)
+	return invoice.Document{Key: key, Size: int64(len(data)), SHA256: digest, Source: source}, nil
+}
+
+func invalidPDF(rule string, cause error) error {
+	return temporal.NewNonRetryableApplicationError("pdf: "+rule, ErrTypeInvalidPDF, cause)
+}
+
+// CreateInvoiceInput is the AP invoice to create and the event recording its creation.
+type CreateInvoiceInput struct {
+	WorkflowID string           `json:"workflow_id"`
+	Order      invoice.Order    `json:"order"`
+	Document   invoice.Document `json:"document"`
+	Event      invoice.Event    `json:"event"`
+}
+
+// CreateAPInvoice creates the invoice row in status AP with revision 1 and returns its ID.
+// Idempotent on the workflow ID. An invoice number the vendor already used for another order of
+// this buyer is a non-retryable ErrTypeInvoiceNumberTaken.
+func (a *Activities) CreateAPInvoice(ctx context.Context, in CreateInvoiceInput) (int64, error) {
+	inv, err := a.Store.InvoiceCreate(ctx, store.NewInvoice{
+		WorkflowID: in.WorkflowID, Order: in.Order, Document: in.Document, Event: in.Event,
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return 0, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("invoice_number %q is already used by another order of vendor %s for buyer %s",
+				in.Order.InvoiceNumber, in.Order.VendorID, in.Order.BuyerID),
+			ErrTypeInvoiceNumberTaken, err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return inv.ID, nil
+}
+
+// RecordEvent appends an audit event and, for a transition, moves the invoice row's status
+// guarded by the expected one. Idempotent on the event key. A row in another status than the
+// workflow expects is a non-retryable ErrTypeStatusConflict (someone changed it outside).
+func (a *Activities) RecordEvent(ctx context.Context, e invoice.Event) error {
+	err := a.Store.EventRecord(ctx, e)
+	if errors.Is(err, store.ErrConflict) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStatusConflict, err)
+	}
+	return err
+}

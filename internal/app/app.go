@@ -1,0 +1,99 @@
+// Package app wires the processes: it turns configuration into connected clients (PostgreSQL,
+// S3, Temporal) and registers the workflow and activities on a worker. The worker and starter
+// commands and the integration tests all wire through here, so they run the same thing.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/k2kinvoice/autoinvoice/activities"
+	"github.com/k2kinvoice/autoinvoice/internal/blob"
+	"github.com/k2kinvoice/autoinvoice/internal/config"
+	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
+	"github.com/k2kinvoice/autoinvoice/workflows"
+)
+
+// NewLogger is the processes' structured logger: JSON lines on stderr.
+func NewLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// Deps are the connections a process holds. Close releases them.
+type Deps struct {
+	Config config.Config
+	// Namespace is the Temporal namespace the client works in.
+	Namespace string
+	Store     *store.Store
+	Blobs     *blob.Store
+	Temporal  client.Client
+}
+
+// Connect reads the Temporal and AWS settings from the environment and connects to PostgreSQL,
+// S3 and Temporal, failing with a message that says which one is missing or unreachable.
+func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, error) {
+	topts, err := config.TemporalClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	blobs := blob.New(awsCfg, cfg.S3Bucket, cfg.S3PathStyle)
+	if err := blobs.CheckBucket(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%w (is K2K_S3_BUCKET created and AWS_ENDPOINT_URL_S3 right?)", err)
+	}
+	topts.Logger = tlog.NewStructuredLogger(log)
+	tc, err := client.DialContext(ctx, topts)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("temporal: cannot reach %s: %w", topts.HostPort, err)
+	}
+	return &Deps{Config: cfg, Namespace: namespaceOrDefault(topts.Namespace), Store: st, Blobs: blobs, Temporal: tc}, nil
+}
+
+// Close releases the connections.
+func (d *Deps) Close() {
+	d.Temporal.Close()
+	d.Store.Close()
+}
+
+// Activities are the activities over these connections.
+func (d *Deps) Activities() *activities.Activities {
+	return &activities.Activities{Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: d.Config.PDFMaxBytes}
+}
+
+// InvoiceClient is the invoice client over these connections.
+func (d *Deps) InvoiceClient() *invoiceclient.Client {
+	return &invoiceclient.Client{Temporal: d.Temporal, Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: d.Config.PDFMaxBytes}
+}
+
+// NewWorker makes a worker on the invoice task queue with the workflow and activities registered.
+func NewWorker(c client.Client, acts *activities.Activities, opts worker.Options) worker.Worker {
+	w := worker.New(c, workflows.TaskQueue, opts)
+	w.RegisterWorkflowWithOptions(workflows.InvoiceWorkflow, workflow.RegisterOptions{Name: workflows.InvoiceWorkflowType})
+	w.RegisterActivity(acts)
+	return w
+}
+
+// namespaceOrDefault is the namespace the SDK uses when none is configured.
+func namespaceOrDefault(ns string) string {
+	if ns == "" {
+		return client.DefaultNamespace
+	}
+	return ns
+}

@@ -1,0 +1,180 @@
+// Package blob stores invoice PDFs in S3-compatible object storage (AWS S3, versitygw, MinIO,
+// SeaweedFS). Keys are content-addressed, puts are idempotent, reads re-verify the SHA-256, and
+// every error names the bucket and the key.
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// ErrNotFound means the object does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// ErrTooLarge means the object is larger than the caller allows.
+var ErrTooLarge = errors.New("object too large")
+
+// Store reads and writes the objects of one bucket.
+type Store struct {
+	client *s3.Client
+	bucket string
+}
+
+// New builds the S3 client from the AWS configuration (its standard chain sets region,
+// credentials, AWS_ENDPOINT_URL_S3 and the checksum mode). pathStyle is for servers that do not
+// serve virtual-hosted buckets.
+func New(cfg aws.Config, bucket string, pathStyle bool) *Store {
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	return &Store{client: client, bucket: bucket}
+}
+
+// Bucket is the bucket name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// SHA256Hex is the lower-case hex SHA-256 of data, the form stored beside every object.
+func SHA256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// StagingKey is where a vendor-supplied PDF waits until the workflow places it: content-addressed,
+// so uploading the same file twice is one object.
+func StagingKey(sha256Hex string) string { return "staging/" + sha256Hex + ".pdf" }
+
+// InvoiceKey is the final key of an invoice PDF: per buyer, vendor, invoice number and revision,
+// named by its SHA-256. Each part is path-escaped.
+func InvoiceKey(buyerID, vendorID, invoiceNumber string, revision int, sha256Hex string) string {
+	return fmt.Sprintf("invoices/%s/%s/%s/r%d/%s.pdf", url.PathEscape(buyerID), url.PathEscape(vendorID),
+		url.PathEscape(invoiceNumber), revision, sha256Hex)
+}
+
+// CheckBucket verifies the bucket exists and is reachable with these credentials.
+func (s *Store) CheckBucket(ctx context.Context) error {
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err != nil {
+		return fmt.Errorf("s3 bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// CreateBucket creates the bucket; one that exists already and is ours is fine.
+func (s *Store) CreateBucket(ctx context.Context) error {
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.bucket})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("s3 create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// Put stores data at key unless an object with the same SHA-256 is there already, so a retry or
+// a duplicate is one object. The server verifies the SHA-256 checksum on upload.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	digest := sha256.Sum256(data)
+	if existing, err := s.headSHA256(ctx, key); err == nil && existing == hex.EncodeToString(digest[:]) {
+		return nil
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:            &s.bucket,
+		Key:               &key,
+		Body:              bytes.NewReader(data),
+		ContentLength:     aws.Int64(int64(len(data))),
+		ContentType:       aws.String("application/pdf"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(digest[:])),
+	})
+	if err != nil {
+		return fmt.Errorf("s3 put %s/%s: %w", s.bucket, key, err)
+	}
+	return nil
+}
+
+// headSHA256 returns the hex SHA-256 the server keeps for key.
+func (s *Store) headSHA256(ctx context.Context, key string) (string, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: &s.bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		return "", s.wrap("head", key, err)
+	}
+	if out.ChecksumSHA256 == nil {
+		return "", nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(*out.ChecksumSHA256)
+	if err != nil {
+		return "", fmt.Errorf("s3 head %s/%s: checksum: %w", s.bucket, key, err)
+	}
+	return hex.EncodeToString(raw), nil
+}
+
+// Get reads the object at key, refusing one larger than maxBytes without downloading it, and
+// returns its bytes with their SHA-256.
+func (s *Store) Get(ctx context.Context, key string, maxBytes int64) ([]byte, string, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: &s.bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		return nil, "", s.wrap("get", key, err)
+	}
+	defer out.Body.Close()
+	if out.ContentLength != nil && *out.ContentLength > maxBytes {
+		return nil, "", fmt.Errorf("s3 get %s/%s: %d bytes, limit %d: %w", s.bucket, key, *out.ContentLength, maxBytes, ErrTooLarge)
+	}
+	data, err := io.ReadAll(io.LimitReader(out.Body, maxBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("s3 get %s/%s: %w", s.bucket, key, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, "", fmt.Errorf("s3 get %s/%s: more than %d bytes: %w", s.bucket, key, maxBytes, ErrTooLarge)
+	}
+	return data, SHA256Hex(data), nil
+}
+
+// PresignGet returns a URL that downloads key without credentials until ttl has passed.
+func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	req, err := s3.NewPresignClient(s.client).PresignGetObject(ctx,
+		&s3.GetObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("s3 presign %s/%s: %w", s.bucket, key, err)
+	}
+	return req.URL, nil
+}
+
+// List returns the keys under prefix.
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("s3 list %s/%s: %w", s.bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys, nil
+}
+
+// wrap names bucket and key, and maps a missing object to ErrNotFound.
+func (s *Store) wrap(op, key string, err error) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NotFound" || apiErr.ErrorCode() == "NoSuchKey") {
+		return fmt.Errorf("s3 %s %s/%s: %w", op, s.bucket, key, ErrNotFound)
+	}
+	return fmt.Errorf("s3 %s %s/%s: %w", op, s.bucket, key, err)
+}

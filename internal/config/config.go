@@ -1,0 +1,80 @@
+// Package config reads the processes' configuration from the environment, with the names the
+// ecosystem already uses (TEMPORAL_*, DATABASE_URL, AWS_*), and validates it at start so a
+// missing setting is reported by name instead of failing later.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/caarlos0/env/v11"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+)
+
+// Config is what the worker and the starter need beyond the Temporal client settings (read by
+// the SDK's envconfig from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*,
+// or a TEMPORAL_CONFIG_FILE profile) and the AWS settings (the AWS SDK's standard chain:
+// AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, AWS_ENDPOINT_URL_S3,
+// AWS_REQUEST_CHECKSUM_CALCULATION, ...).
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection string, e.g. postgres://user@host:5432/db.
+	DatabaseURL string `env:"DATABASE_URL,required,notEmpty"`
+	// S3Bucket is the private bucket holding invoice PDFs.
+	S3Bucket string `env:"K2K_S3_BUCKET,required,notEmpty"`
+	// S3PathStyle addresses the bucket in the path (http://host/bucket/key), which versitygw,
+	// MinIO and most self-hosted S3-compatible servers need.
+	S3PathStyle bool `env:"K2K_S3_PATH_STYLE" envDefault:"false"`
+	// PDFMaxBytes is the largest PDF accepted from a vendor.
+	PDFMaxBytes int64 `env:"K2K_PDF_MAX_BYTES" envDefault:"10485760"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `env:"K2K_LOG_LEVEL" envDefault:"info"`
+	// MigrateOnStart applies pending schema migrations when the worker starts.
+	MigrateOnStart bool `env:"K2K_MIGRATE_ON_START" envDefault:"true"`
+}
+
+// Load reads Config from the environment. The error names every missing or malformed variable.
+func Load() (Config, error) {
+	cfg, err := env.ParseAs[Config]()
+	if err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.PDFMaxBytes <= 0 {
+		return Config{}, errors.New("configuration: K2K_PDF_MAX_BYTES must be greater than zero")
+	}
+	return cfg, nil
+}
+
+// TemporalClientOptions loads the Temporal client options with the SDK's envconfig (environment
+// variables and the optional config profile) and requires an address, so that a worker in
+// production never silently dials localhost.
+func TemporalClientOptions() (client.Options, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return client.Options{}, fmt.Errorf("configuration: Temporal client: %w", err)
+	}
+	if opts.HostPort == "" {
+		return client.Options{}, errors.New("configuration: TEMPORAL_ADDRESS is not set (nor an address in the Temporal config profile)")
+	}
+	return opts, nil
+}
+
+// AWS loads the AWS SDK configuration from its standard chain and checks that a region and
+// credentials are there.
+func AWS(ctx context.Context) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("configuration: AWS: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("configuration: AWS_REGION is not set (nor a region in the AWS profile)")
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return aws.Config{}, fmt.Errorf("configuration: no AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE): %w", err)
+	}
+	return cfg, nil
+}

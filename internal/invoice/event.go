@@ -1,0 +1,52 @@
+package invoice
+
+import "time"
+
+// EventKind classifies an audit event.
+type EventKind string
+
+// The kinds of audit event.
+const (
+	EventNotEligible    EventKind = "not_eligible"    // the order did not become an invoice
+	EventRejected       EventKind = "rejected"        // the order's content was refused (e.g. not a PDF)
+	EventInvoiceCreated EventKind = "invoice_created" // the AP invoice exists
+	EventTransition     EventKind = "transition"      // an accepted action moved the status
+	EventRefused        EventKind = "refused"         // an action was refused; nothing changed
+)
+
+// Event is one audit row: who, when, from, to, why. Key is unique per event and derived from the
+// workflow, so recording the same event again (an activity retry) is a no-op.
+type Event struct {
+	Key        string    `json:"key"`
+	WorkflowID string    `json:"workflow_id"`
+	InvoiceID  int64     `json:"invoice_id,omitempty"` // 0 before the invoice exists
+	VendorID   string    `json:"vendor_id"`
+	BuyerID    string    `json:"buyer_id"`
+	PONumber   string    `json:"po_number"`
+	Kind       EventKind `json:"kind"`
+	Action     Action    `json:"action,omitempty"`
+	Actor      Actor     `json:"actor"`
+	From       Status    `json:"from,omitempty"`
+	To         Status    `json:"to,omitempty"`
+	Code       string    `json:"code,omitempty"` // refusal code or not-eligible reason
+	Reason     string    `json:"reason,omitempty"`
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+// PDFSource says where an invoice's PDF came from.
+type PDFSource string
+
+// The PDF sources.
+const (
+	PDFFromVendor PDFSource = "vendor"   // uploaded by the vendor with the confirmation
+	PDFRendered   PDFSource = "rendered" // rendered from the order lines
+)
+
+// Document locates an invoice PDF in object storage. Only this travels through Temporal, never
+// the bytes.
+type Document struct {
+	Key    string    `json:"key"`
+	Size   int64     `json:"size"`
+	SHA256 string    `json:"sha256"` // lower-case hex
+	Source PDFSource `json:"source"`
+}

@@ -1,0 +1,233 @@
+package invoice
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Status is the buyer-side status of a vendor invoice, with the ERP's own codes.
+type Status string
+
+// The statuses of DESIGN.md §3.
+const (
+	StatusAP Status = "AP" // pending approval by procurement
+	StatusAA Status = "AA" // pending approval by accounting
+	StatusA  Status = "A"  // approved, ready to pay
+	StatusP  Status = "P"  // paid (terminal)
+)
+
+// Label is the status as the buyer's screens name it.
+func (s Status) Label() string {
+	switch s {
+	case StatusAP:
+		return "pending approval by procurement"
+	case StatusAA:
+		return "pending approval by accounting"
+	case StatusA:
+		return "approved, ready to pay"
+	case StatusP:
+		return "paid"
+	}
+	return string(s)
+}
+
+// Terminal reports whether no action can move the invoice any more.
+func (s Status) Terminal() bool { return s == StatusP }
+
+// Action is a human action on an invoice. Each one is sent as a signal named after it.
+type Action string
+
+// The actions of the lifecycle.
+const (
+	ActionApprove        Action = "approve"         // procurement approves: AP → AA
+	ActionApprovePayment Action = "approve_payment" // accounting approves payment: AA → A
+	ActionMarkPaid       Action = "mark_paid"       // accounting marks paid: A → P
+)
+
+// Role is the role a user acts in.
+type Role string
+
+// The roles that act on invoices.
+const (
+	RoleProcurement Role = "procurement" // buyer: approves invoices
+	RoleAccounting  Role = "accounting"  // buyer: approves payments and pays
+	RoleVendor      Role = "vendor"      // vendor's backend or staff
+)
+
+// Party is the side of the K2K connection an actor belongs to.
+type Party string
+
+// The two sides of a connection.
+const (
+	PartyBuyer  Party = "buyer"
+	PartyVendor Party = "vendor"
+)
+
+// Actor is who sends an action: a user of a company, acting in a role.
+type Actor struct {
+	CompanyID string `json:"company_id"`
+	UserID    string `json:"user_id"`
+	Role      Role   `json:"role"`
+}
+
+// ActionRequest is one human action as it reaches the workflow, as a signal payload.
+// IdempotencyKey makes a re-delivered action apply once.
+type ActionRequest struct {
+	Action           Action `json:"action"`
+	Actor            Actor  `json:"actor"`
+	IdempotencyKey   string `json:"idempotency_key"`
+	Reason           string `json:"reason,omitempty"`
+	PaymentDate      string `json:"payment_date,omitempty"`      // mark_paid: YYYY-MM-DD
+	PaymentReference string `json:"payment_reference,omitempty"` // mark_paid: bank or ERP reference
+}
+
+// rule is one row of the lifecycle table: from which statuses an action is allowed, where it
+// leads, and which party and roles may send it.
+type rule struct {
+	from  []Status
+	to    Status
+	party Party
+	roles []Role
+}
+
+// rules is the lifecycle table of DESIGN.md §3. New actions are new rows.
+var rules = map[Action]rule{
+	ActionApprove:        {from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}},
+	ActionApprovePayment: {from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	ActionMarkPaid:       {from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}},
+}
+
+// Actions lists every known action, in lifecycle order.
+func Actions() []Action {
+	return []Action{ActionApprove, ActionApprovePayment, ActionMarkPaid}
+}
+
+// Facts is what a decision needs to know about an invoice.
+type Facts struct {
+	Status   Status
+	VendorID string
+	BuyerID  string
+}
+
+// RefusalCode classifies why an action was refused.
+type RefusalCode string
+
+// The refusal codes.
+const (
+	RefusedInvalid     RefusalCode = "invalid_request"      // the request itself is malformed
+	RefusedWrongActor  RefusalCode = "wrong_actor"          // this company or role may not send it
+	RefusedWrongStatus RefusalCode = "not_allowed_in_state" // not allowed in the current status
+)
+
+// Refusal is a business answer: the action is not applied, the invoice is unchanged.
+type Refusal struct {
+	Code   RefusalCode `json:"code"`
+	Reason string      `json:"reason"`
+}
+
+func (r *Refusal) Error() string { return string(r.Code) + ": " + r.Reason }
+
+func refuse(code RefusalCode, format string, args ...any) *Refusal {
+	return &Refusal{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Decide applies the lifecycle table: it returns the status the action leads to, or a *Refusal
+// saying why it may not happen. It checks, in order, the request, the actor and the status.
+func Decide(f Facts, req ActionRequest) (Status, error) {
+	r, ok := rules[req.Action]
+	if !ok {
+		return f.Status, refuse(RefusedInvalid, "action %q is not one of %v", req.Action, Actions())
+	}
+	if err := checkRequest(req); err != nil {
+		return f.Status, err
+	}
+	party := PartyVendor
+	company := f.VendorID
+	if r.party == PartyBuyer {
+		party, company = PartyBuyer, f.BuyerID
+	}
+	if req.Actor.CompanyID != company {
+		return f.Status, refuse(RefusedWrongActor, "%s may only be sent by the %s company %s, not by %s",
+			req.Action, party, company, req.Actor.CompanyID)
+	}
+	if !slices.Contains(r.roles, req.Actor.Role) {
+		return f.Status, refuse(RefusedWrongActor, "%s needs role %v, not %q", req.Action, r.roles, req.Actor.Role)
+	}
+	if !slices.Contains(r.from, f.Status) {
+		return f.Status, refuse(RefusedWrongStatus, "%s is allowed in status %v, the invoice is in %s (%s)",
+			req.Action, r.from, f.Status, f.Status.Label())
+	}
+	return r.to, nil
+}
+
+// checkRequest validates the fields every request needs and those its action needs.
+func checkRequest(req ActionRequest) error {
+	switch {
+	case req.Actor.CompanyID == "":
+		return refuse(RefusedInvalid, "actor.company_id is required")
+	case req.Actor.UserID == "":
+		return refuse(RefusedInvalid, "actor.user_id is required")
+	case req.IdempotencyKey == "":
+		return refuse(RefusedInvalid, "idempotency_key is required")
+	case len(req.IdempotencyKey) > 200:
+		return refuse(RefusedInvalid, "idempotency_key must be at most 200 bytes")
+	}
+	if req.Action == ActionMarkPaid {
+		if _, err := time.Parse(time.DateOnly, req.PaymentDate); err != nil {
+			return refuse(RefusedInvalid, "payment_date must be a calendar date as YYYY-MM-DD")
+		}
+		if req.PaymentReference == "" {
+			return refuse(RefusedInvalid, "payment_reference is required to mark an invoice paid")
+		}
+	}
+	return nil
+}
+
+// EligibilityReason says why an order may not become an invoice.
+type EligibilityReason string
+
+// The not-eligible reasons of DESIGN.md §1.
+const (
+	ReasonUnknownCompany      EligibilityReason = "unknown_company"
+	ReasonNoConnection        EligibilityReason = "no_connection"
+	ReasonConnectionInactive  EligibilityReason = "connection_inactive"
+	ReasonVendorSyncDisabled  EligibilityReason = "vendor_sync_disabled"
+	ReasonBuyerUploadDisabled EligibilityReason = "buyer_upload_disabled"
+)
+
+// Eligibility is the answer of the eligibility check: eligible, or the reason why not.
+type Eligibility struct {
+	Eligible bool              `json:"eligible"`
+	Reason   EligibilityReason `json:"reason,omitempty"`
+	Detail   string            `json:"detail,omitempty"`
+}
+
+// ConnectionFacts is what eligibility depends on, as read from the store.
+type ConnectionFacts struct {
+	VendorKnown       bool
+	BuyerKnown        bool
+	ConnectionFound   bool
+	ConnectionActive  bool
+	VendorSyncEnabled bool // vendor: "Allow Automatic Invoice Synchronization with the Buyer Company"
+	BuyerUploadOn     bool // buyer: "Allow Invoices coming from K2K orders to be automatically uploaded"
+}
+
+// DecideEligibility applies DESIGN.md §1: the connection is active and both companies opted in.
+func DecideEligibility(f ConnectionFacts) Eligibility {
+	switch {
+	case !f.VendorKnown || !f.BuyerKnown:
+		return Eligibility{Reason: ReasonUnknownCompany, Detail: "the vendor or the buyer company is not known"}
+	case !f.ConnectionFound:
+		return Eligibility{Reason: ReasonNoConnection, Detail: "no K2K connection links this vendor and buyer"}
+	case !f.ConnectionActive:
+		return Eligibility{Reason: ReasonConnectionInactive, Detail: "the K2K connection is not active"}
+	case !f.VendorSyncEnabled:
+		return Eligibility{Reason: ReasonVendorSyncDisabled,
+			Detail: `the vendor has not enabled "Allow Automatic Invoice Synchronization with the Buyer Company"`}
+	case !f.BuyerUploadOn:
+		return Eligibility{Reason: ReasonBuyerUploadDisabled,
+			Detail: `the buyer has not enabled "Allow Invoices coming from K2K orders to be automatically uploaded"`}
+	}
+	return Eligibility{Eligible: true}
+}

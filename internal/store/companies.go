@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// Company is an ERP company with its two K2K opt-in settings.
+type Company struct {
+	ID   string
+	Name string
+	// AutoInvoiceSync is the vendor setting "Allow Automatic Invoice Synchronization with the
+	// Buyer Company".
+	AutoInvoiceSync bool
+	// AcceptK2KInvoices is the buyer setting "Allow Invoices coming from K2K orders to be
+	// automatically uploaded".
+	AcceptK2KInvoices bool
+}
+
+// ConnectionStatus is the status of a K2K connection.
+type ConnectionStatus string
+
+// The connection statuses; only an active connection carries invoices.
+const (
+	ConnectionPending    ConnectionStatus = "pending"
+	ConnectionActive     ConnectionStatus = "active"
+	ConnectionSuspended  ConnectionStatus = "suspended"
+	ConnectionTerminated ConnectionStatus = "terminated"
+)
+
+// CompanyUpsert creates a company or updates its name and settings.
+func (s *Store) CompanyUpsert(ctx context.Context, c Company) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO companies (id, name, auto_invoice_sync, accept_k2k_invoices)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+			auto_invoice_sync = EXCLUDED.auto_invoice_sync,
+			accept_k2k_invoices = EXCLUDED.accept_k2k_invoices,
+			updated_at = now()`,
+		c.ID, c.Name, c.AutoInvoiceSync, c.AcceptK2KInvoices)
+	return mapError(err, "company upsert "+c.ID)
+}
+
+// CompanyGet reads one company.
+func (s *Store) CompanyGet(ctx context.Context, id string) (Company, error) {
+	var c Company
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, name, auto_invoice_sync, accept_k2k_invoices FROM companies WHERE id = $1`, id).
+		Scan(&c.ID, &c.Name, &c.AutoInvoiceSync, &c.AcceptK2KInvoices)
+	return c, mapError(err, "company "+id)
+}
+
+// CompaniesMissing returns those of ids that are not known companies, in the order given.
+func (s *Store) CompaniesMissing(ctx context.Context, ids ...string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM companies WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, mapError(err, "companies")
+	}
+	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, mapError(err, "companies")
+	}
+	var missing []string
+	for _, id := range ids {
+		if !slices.Contains(known, id) {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+// ConnectionUpsert creates the K2K connection from vendor to buyer or changes its status.
+func (s *Store) ConnectionUpsert(ctx context.Context, vendorID, buyerID string, status ConnectionStatus) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO k2k_connections (vendor_id, buyer_id, status) VALUES ($1, $2, $3)
+		ON CONFLICT (vendor_id, buyer_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()`,
+		vendorID, buyerID, string(status))
+	return mapError(err, "connection upsert "+vendorID+" -> "+buyerID)
+}
+
+// ConnectionFacts reads what eligibility depends on, in one round trip.
+func (s *Store) ConnectionFacts(ctx context.Context, vendorID, buyerID string) (invoice.ConnectionFacts, error) {
+	var f invoice.ConnectionFacts
+	var status *string
+	err := s.pool.QueryRow(ctx, `
+		SELECT v.id IS NOT NULL, b.id IS NOT NULL, c.status,
+		       coalesce(v.auto_invoice_sync, false), coalesce(b.accept_k2k_invoices, false)
+		FROM (SELECT $1::text AS vendor_id, $2::text AS buyer_id) k
+		LEFT JOIN companies v ON v.id = k.vendor_id
+		LEFT JOIN companies b ON b.id = k.buyer_id
+		LEFT JOIN k2k_connections c ON c.vendor_id = k.vendor_id AND c.buyer_id = k.buyer_id`,
+		vendorID, buyerID).
+		Scan(&f.VendorKnown, &f.BuyerKnown, &status, &f.VendorSyncEnabled, &f.BuyerUploadOn)
+	if err != nil {
+		return f, mapError(err, "connection facts")
+	}
+	f.ConnectionFound = status != nil
+	f.ConnectionActive = status != nil && ConnectionStatus(*status) == ConnectionActive
+	return f, nil
+}

@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// NewInvoice is what creating an AP invoice needs: the order, its PDF, the workflow that owns it
+// and the event that records the creation.
+type NewInvoice struct {
+	WorkflowID string
+	Order      invoice.Order
+	Document   invoice.Document
+	Event      invoice.Event
+}
+
+// Invoice is a vendor invoice as the buyer's PO Reconciliation sees it.
+type Invoice struct {
+	ID              int64
+	WorkflowID      string
+	VendorID        string
+	BuyerID         string
+	PONumber        string
+	InvoiceNumber   string
+	Status          invoice.Status
+	CurrentRevision int
+	Currency        string
+	TotalMinor      int64
+	POTotalMinor    int64
+	UpdatePending   bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Revision is one version of an invoice, with its PDF.
+type Revision struct {
+	InvoiceID     int64
+	Revision      int
+	InvoiceNumber string
+	IssueDate     time.Time
+	Currency      string
+	TotalMinor    int64
+	Lines         []invoice.Line
+	Document      invoice.Document
+}
+
+const invoiceColumns = `id, workflow_id, vendor_id, buyer_id, po_number, invoice_number, status,
+	current_revision, currency, total_minor, po_total_minor, update_pending, created_at, updated_at`
+
+func scanInvoice(row pgx.Row) (Invoice, error) {
+	var i Invoice
+	err := row.Scan(&i.ID, &i.WorkflowID, &i.VendorID, &i.BuyerID, &i.PONumber, &i.InvoiceNumber,
+		&i.Status, &i.CurrentRevision, &i.Currency, &i.TotalMinor, &i.POTotalMinor, &i.UpdatePending,
+		&i.CreatedAt, &i.UpdatedAt)
+	return i, err
+}
+
+// InvoiceCreate creates the invoice in status AP with revision 1 and records its creation
+// event, in one transaction. It is idempotent on the workflow ID: called again for the same
+// workflow it returns the invoice already there. An invoice number already used by another order
+// of the same vendor and buyer is ErrConflict.
+func (s *Store) InvoiceCreate(ctx context.Context, n NewInvoice) (Invoice, error) {
+	var inv Invoice
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		inv, err = scanInvoice(tx.QueryRow(ctx, `
+			INSERT INTO vendor_invoices (workflow_id, vendor_id, buyer_id, po_number, invoice_number,
+				status, current_revision, currency, total_minor, po_total_minor)
+			VALUES ($1, $2, $3, $4, $5, 'AP', 1, $6, $7, $8)
+			ON CONFLICT (workflow_id) DO NOTHING
+			RETURNING `+invoiceColumns,
+			n.WorkflowID, n.Order.VendorID, n.Order.BuyerID, n.Order.PONumber, n.Order.InvoiceNumber,
+			n.Order.Currency, n.Order.TotalMinor, n.Order.POTotalMinor))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Created before (a retry): the first write stands.
+			inv, err = scanInvoice(tx.QueryRow(ctx,
+				`SELECT `+invoiceColumns+` FROM vendor_invoices WHERE workflow_id = $1`, n.WorkflowID))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO invoice_revisions (invoice_id, revision, invoice_number, issue_date, currency,
+				total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source)
+			VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			inv.ID, n.Order.InvoiceNumber, n.Order.IssueDate, n.Order.Currency, n.Order.TotalMinor,
+			n.Order.Lines, n.Document.Key, n.Document.Size, n.Document.SHA256, string(n.Document.Source)); err != nil {
+			return err
+		}
+		e := n.Event
+		e.InvoiceID = inv.ID
+		return insertEvent(ctx, tx, e)
+	})
+	return inv, mapError(err, "invoice create "+n.WorkflowID)
+}
+
+// InvoiceByWorkflowID reads the invoice a workflow owns.
+func (s *Store) InvoiceByWorkflowID(ctx context.Context, workflowID string) (Invoice, error) {
+	inv, err := scanInvoice(s.pool.QueryRow(ctx,
+		`SELECT `+invoiceColumns+` FROM vendor_invoices WHERE workflow_id = $1`, workflowID))
+	return inv, mapError(err, "invoice "+workflowID)
+}
+
+// RevisionGet reads one revision of an invoice.
+func (s *Store) RevisionGet(ctx context.Context, invoiceID int64, revision int) (Revision, error) {
+	r := Revision{InvoiceID: invoiceID, Revision: revision}
+	var source string
+	err := s.pool.QueryRow(ctx, `
+		SELECT invoice_number, issue_date, currency, total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source
+		FROM invoice_revisions WHERE invoice_id = $1 AND revision = $2`, invoiceID, revision).
+		Scan(&r.InvoiceNumber, &r.IssueDate, &r.Currency, &r.TotalMinor, &r.Lines,
+			&r.Document.Key, &r.Document.Size, &r.Document.SHA256, &source)
+	r.Document.Source = invoice.PDFSource(source)
+	return r, mapError(err, fmt.Sprintf("invoice %d revision %d", invoiceID, revision))
+}
+
+// EventRecord appends an audit event. When the event moves the status (From ≠ To), the invoice
+// row moves with it in the same transaction, guarded by the expected status: if the row is in
+// another status the write is refused with ErrConflict and nothing is stored. Recording an event
+// whose key is already stored is a no-op, so a retried activity never writes twice.
+func (s *Store) EventRecord(ctx context.Context, e invoice.Event) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoice_events WHERE event_key = $1)`,
+			e.Key).Scan(&exists); err != nil || exists {
+			return err
+		}
+		if e.Kind == invoice.EventTransition {
+			tag, err := tx.Exec(ctx, `
+				UPDATE vendor_invoices SET status = $2, updated_at = now()
+				WHERE id = $1 AND status = $3`, e.InvoiceID, string(e.To), string(e.From))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("invoice %d is not in status %s: %w", e.InvoiceID, e.From, ErrConflict)
+			}
+		}
+		return insertEvent(ctx, tx, e)
+	})
+	return mapError(err, "event "+e.Key)
+}
+
+// insertEvent appends e; a key already stored (a concurrent retry) is left as it is.
+func insertEvent(ctx context.Context, tx pgx.Tx, e invoice.Event) error {
+	var invoiceID *int64
+	if e.InvoiceID != 0 {
+		invoiceID = &e.InvoiceID
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO invoice_events (event_key, workflow_id, invoice_id, vendor_id, buyer_id, po_number,
+			kind, action, actor_company_id, actor_user_id, actor_role, from_status, to_status, code,
+			reason, occurred_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''),
+			nullif($11, ''), nullif($12, ''), nullif($13, ''), nullif($14, ''), nullif($15, ''), $16)
+		ON CONFLICT (event_key) DO NOTHING`,
+		e.Key, e.WorkflowID, invoiceID, e.VendorID, e.BuyerID, e.PONumber, string(e.Kind), string(e.Action),
+		e.Actor.CompanyID, e.Actor.UserID, string(e.Actor.Role), string(e.From), string(e.To), e.Code,
+		e.Reason, e.OccurredAt)
+	return err
+}
+
+// EventsByWorkflowID lists a workflow's audit events in the order they were recorded.
+func (s *Store) EventsByWorkflowID(ctx context.Context, workflowID string) ([]invoice.Event, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT event_key, workflow_id, coalesce(invoice_id, 0), vendor_id, buyer_id, po_number, kind,
+			coalesce(action, ''), coalesce(actor_company_id, ''), coalesce(actor_user_id, ''),
+			coalesce(actor_role, ''), coalesce(from_status, ''), coalesce(to_status, ''),
+			coalesce(code, ''), coalesce(reason, ''), occurred_at
+		FROM invoice_events WHERE workflow_id = $1 ORDER BY id`, workflowID)
+	if err != nil {
+		return nil, mapError(err, "events "+workflowID)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (invoice.Event, error) {
+		var e invoice.Event
+		err := row.Scan(&e.Key, &e.WorkflowID, &e.InvoiceID, &e.VendorID, &e.BuyerID, &e.PONumber,
+			&e.Kind, &e.Action, &e.Actor.CompanyID, &e.Actor.UserID, &e.Actor.Role, &e.From, &e.To,
+			&e.Code, &e.Reason, &e.OccurredAt)
+		return e, err
+	})
+	return events, mapError(err, "events "+workflowID)
+}

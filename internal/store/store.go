@@ -1,0 +1,66 @@
+// Package store is the PostgreSQL side of K2K Auto-Invoice: companies, K2K connections and their
+// settings, vendor invoices, revisions and the audit log. SQL sits beside the Go that runs it;
+// pgx types and errors stay inside this package (see errors.go).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotFound means the row asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict means a write would break a business rule held by a constraint (an invoice number
+// already used by another order) or a guarded transition found another status than expected.
+var ErrConflict = errors.New("conflict")
+
+// Store runs queries on a PostgreSQL pool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects a pool to databaseURL and checks that the server answers.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	pool, err := pgxpool.New(ctx, databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: cannot reach the server of DATABASE_URL: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// mapError is the one place that turns driver errors into the store's errors.
+func mapError(err error, what string) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
+		return fmt.Errorf("%s: %w (%s)", what, ErrConflict, pgErr.ConstraintName)
+	case errors.As(err, &pgErr) && pgErr.Code == "23503": // foreign_key_violation
+		return fmt.Errorf("%s: %w (%s)", what, ErrNotFound, pgErr.Detail)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// inTx runs fn in a transaction, committed when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}

@@ -1,0 +1,102 @@
+// Command worker runs the K2K invoice workflow and its activities next to the ERP.
+//
+//	worker                    apply pending migrations, then run until SIGINT/SIGTERM
+//	worker migrate            apply pending migrations and exit
+//	worker search-attributes  print the search attributes to register, as NAME=Type
+//
+// Configuration comes from the environment: see internal/config.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/k2kinvoice/autoinvoice/internal/app"
+	"github.com/k2kinvoice/autoinvoice/internal/config"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
+	"github.com/k2kinvoice/autoinvoice/workflows"
+)
+
+type cli struct {
+	Run              runCmd              `cmd:"" default:"1" help:"Migrate the schema, then run the worker until SIGINT or SIGTERM."`
+	Migrate          migrateCmd          `cmd:"" help:"Apply pending schema migrations and exit."`
+	SearchAttributes searchAttributesCmd `cmd:"" help:"Print the search attributes the workflow sets, as NAME=Type lines."`
+}
+
+type runCmd struct {
+	ShutdownTimeout time.Duration `default:"30s" env:"K2K_SHUTDOWN_TIMEOUT" help:"How long in-flight activities may take to finish on shutdown."`
+}
+
+func (r *runCmd) Run() error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := app.NewLogger(cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	deps, err := app.Connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	if cfg.MigrateOnStart {
+		if err := deps.Store.Migrate(ctx, log); err != nil {
+			return err
+		}
+	}
+	w := app.NewWorker(deps.Temporal, deps.Activities(), worker.Options{WorkerStopTimeout: r.ShutdownTimeout})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	log.Info("worker started", "task_queue", workflows.TaskQueue, "bucket", cfg.S3Bucket)
+	<-ctx.Done()
+	log.Info("shutting down: waiting for in-flight activities", "timeout", r.ShutdownTimeout)
+	w.Stop()
+	log.Info("worker stopped")
+	return nil
+}
+
+type migrateCmd struct{}
+
+func (migrateCmd) Run() error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := app.NewLogger(cfg.LogLevel)
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.Migrate(ctx, log)
+}
+
+type searchAttributesCmd struct{}
+
+func (searchAttributesCmd) Run() error {
+	for _, sa := range workflows.SearchAttributes() {
+		fmt.Printf("%s=%s\n", sa.Name, sa.Type)
+	}
+	return nil
+}
+
+func main() {
+	kctx := kong.Parse(&cli{}, kong.Name("worker"),
+		kong.Description("Runs the K2K Auto-Invoice workflow and activities."))
+	if err := kctx.Run(); err != nil {
+		slog.Error("worker failed", "error", err)
+		os.Exit(1)
+	}
+}

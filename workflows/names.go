@@ -1,0 +1,98 @@
+package workflows
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// TaskQueue is the task queue the invoice workflow and its activities run on.
+const TaskQueue = "k2k-invoice"
+
+// InvoiceWorkflowType is the registered name of the invoice workflow.
+const InvoiceWorkflowType = "K2KInvoice"
+
+// QueryStatus returns the invoice's current State.
+const QueryStatus = "status"
+
+// Signal names, one per human action. The payload of each is an invoice.ActionRequest.
+const (
+	SignalApprove        = "approve"
+	SignalApprovePayment = "approve-payment"
+	SignalMarkPaid       = "mark-paid"
+)
+
+// SignalFor names the signal that carries an action.
+func SignalFor(a invoice.Action) (string, error) {
+	switch a {
+	case invoice.ActionApprove:
+		return SignalApprove, nil
+	case invoice.ActionApprovePayment:
+		return SignalApprovePayment, nil
+	case invoice.ActionMarkPaid:
+		return SignalMarkPaid, nil
+	}
+	return "", fmt.Errorf("action %q has no signal", a)
+}
+
+// Search attributes for ops in the Temporal UI. They must be registered on the namespace
+// (the dev stack and docker-compose do it from SearchAttributes).
+var (
+	AttrVendor        = temporal.NewSearchAttributeKeyKeyword("K2KVendor")
+	AttrBuyer         = temporal.NewSearchAttributeKeyKeyword("K2KBuyer")
+	AttrPONumber      = temporal.NewSearchAttributeKeyKeyword("K2KPONumber")
+	AttrInvoiceNumber = temporal.NewSearchAttributeKeyKeyword("K2KInvoiceNumber")
+	AttrStatus        = temporal.NewSearchAttributeKeyKeyword("K2KStatus")
+	AttrOutcome       = temporal.NewSearchAttributeKeyKeyword("K2KOutcome")
+	AttrUpdatePending = temporal.NewSearchAttributeKeyBool("K2KUpdatePending")
+	AttrRevision      = temporal.NewSearchAttributeKeyInt64("K2KRevision")
+)
+
+// SearchAttributeSpec is a search attribute's name and its type as the Temporal CLI spells it.
+type SearchAttributeSpec struct {
+	Name string
+	Type string
+}
+
+// SearchAttributes lists every search attribute the workflow sets, for registration.
+func SearchAttributes() []SearchAttributeSpec {
+	return []SearchAttributeSpec{
+		{AttrVendor.GetName(), "Keyword"},
+		{AttrBuyer.GetName(), "Keyword"},
+		{AttrPONumber.GetName(), "Keyword"},
+		{AttrInvoiceNumber.GetName(), "Keyword"},
+		{AttrStatus.GetName(), "Keyword"},
+		{AttrOutcome.GetName(), "Keyword"},
+		{AttrUpdatePending.GetName(), "Bool"},
+		{AttrRevision.GetName(), "Int"},
+	}
+}
+
+const workflowIDPrefix = "k2k-invoice"
+
+// InvoiceWorkflowID is the workflow ID of a confirmed order, derived from its business key so
+// that a re-delivered confirmation finds the same workflow. Each part is path-escaped, so a PO
+// number holding '/' cannot collide with another key.
+func InvoiceWorkflowID(vendorID, buyerID, poNumber string) string {
+	return strings.Join([]string{workflowIDPrefix, url.PathEscape(vendorID), url.PathEscape(buyerID),
+		url.PathEscape(poNumber)}, "/")
+}
+
+// ParseInvoiceWorkflowID is the inverse of InvoiceWorkflowID.
+func ParseInvoiceWorkflowID(id string) (vendorID, buyerID, poNumber string, err error) {
+	parts := strings.Split(id, "/")
+	if len(parts) != 4 || parts[0] != workflowIDPrefix {
+		return "", "", "", fmt.Errorf("workflow ID %q is not of the form %s/VENDOR/BUYER/PO", id, workflowIDPrefix)
+	}
+	out := make([]string, 3)
+	for i, p := range parts[1:] {
+		if out[i], err = url.PathUnescape(p); err != nil {
+			return "", "", "", fmt.Errorf("workflow ID %q: %w", id, err)
+		}
+	}
+	return out[0], out[1], out[2], nil
+}
