@@ -4,11 +4,16 @@ import (
 	"fmt"
 	"math/bits"
 	"regexp"
+	"slices"
 
 	"golang.org/x/text/currency"
 )
 
 var currencyCodePattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// notInvoiceCurrencies are ISO 4217 codes that no invoice is paid in: precious metals, units of
+// account, testing and "no currency". (XOF, XAF, XCD and XPF are real currencies and stay allowed.)
+var notInvoiceCurrencies = []string{"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
 
 // CheckCurrency returns a rule text when code is not an ISO 4217 currency code, or "" when it is.
 func CheckCurrency(code string) string {
@@ -17,6 +22,9 @@ func CheckCurrency(code string) string {
 	}
 	if _, err := currency.ParseISO(code); err != nil {
 		return "is not an ISO 4217 currency code"
+	}
+	if slices.Contains(notInvoiceCurrencies, code) {
+		return "is an ISO 4217 code for a metal, a unit of account or testing, not a currency to invoice in"
 	}
 	return ""
 }

@@ -60,8 +60,8 @@ func DecodeOrder(r io.Reader) (Order, error) {
 	if err := dec.Decode(&o); err != nil {
 		return Order{}, decodeError(err)
 	}
-	if dec.More() {
-		return Order{}, &ValidationError{Fields: []FieldError{{Field: "body", Rule: "must hold exactly one JSON object"}}}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Order{}, &ValidationError{Fields: []FieldError{{Field: "body", Rule: "must hold exactly one JSON object, with nothing after it"}}}
 	}
 	if err := o.Validate(); err != nil {
 		return Order{}, err

@@ -1,0 +1,105 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/k2kinvoice/autoinvoice/internal/blob"
+	"github.com/k2kinvoice/autoinvoice/internal/config"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
+)
+
+var blobs *blob.Store
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	s3, err := testenv.StartS3(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "blob tests:", err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer s3.Stop()
+		if err := testenv.Setenv(s3.Env("blob-test")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		cfg, err := config.AWS(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		blobs = blob.New(cfg, "blob-test", true)
+		if err := blobs.CreateBucket(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func TestPutIsIdempotentAndGetVerifies(t *testing.T) {
+	ctx := context.Background()
+	data := []byte("%PDF-1.4 test body %%EOF")
+	sum := blob.SHA256Hex(data)
+	key := blob.InvoiceKey("BUYER", "VENDOR", "INV 7/1", 1, sum)
+	for range 2 {
+		if err := blobs.Put(ctx, key, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := blobs.List(ctx, "invoices/BUYER/VENDOR/")
+	if err != nil || len(keys) != 1 || keys[0] != key {
+		t.Errorf("keys = %v, %v; want exactly [%s]", keys, err, key)
+	}
+	got, gotSum, err := blobs.Get(ctx, key, 1<<20)
+	if err != nil || !bytes.Equal(got, data) || gotSum != sum {
+		t.Errorf("Get = %q, %s, %v; want the stored bytes and %s", got, gotSum, err, sum)
+	}
+	if _, _, err := blobs.Get(ctx, key, 4); !errors.Is(err, blob.ErrTooLarge) {
+		t.Errorf("Get over the limit: err = %v, want ErrTooLarge", err)
+	}
+	if _, _, err := blobs.Get(ctx, "invoices/none.pdf", 1<<20); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Get of a missing key: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestPresignedDownload(t *testing.T) {
+	ctx := context.Background()
+	data := []byte("%PDF-1.7 presigned %%EOF")
+	key := blob.StagingKey(blob.SHA256Hex(data))
+	if err := blobs.Put(ctx, key, data); err != nil {
+		t.Fatal(err)
+	}
+	url, err := blobs.PresignGet(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Errorf("presigned GET = %d %q, want 200 and the object", resp.StatusCode, body)
+	}
+	// A tampered signature is refused by the server.
+	resp, err = client.Get(url[:len(url)-4] + "0000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("tampered presigned GET = %d, want 403", resp.StatusCode)
+	}
+}

@@ -1,0 +1,289 @@
+package invoice
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+const (
+	testVendor = "ACME-01"
+	testBuyer  = "BUYCO_2"
+	testOther  = "THIRD-CO"
+)
+
+var allStatuses = []Status{StatusAP, StatusAA, StatusA, StatusP}
+
+func facts(s Status) Facts { return Facts{Status: s, VendorID: testVendor, BuyerID: testBuyer} }
+
+// goodRequest is a well-formed request for action, sent by the buyer user whose role may send it.
+func goodRequest(action Action) ActionRequest {
+	req := ActionRequest{
+		Action:         action,
+		Actor:          Actor{CompanyID: testBuyer, UserID: "u-17", Role: RoleProcurement},
+		IdempotencyKey: "key-" + string(action),
+	}
+	switch action {
+	case ActionApprovePayment:
+		req.Actor.Role = RoleAccounting
+	case ActionMarkPaid:
+		req.Actor.Role = RoleAccounting
+		req.PaymentDate = "2026-04-30"
+		req.PaymentReference = "BANK-2026-0042"
+	}
+	return req
+}
+
+// wantRefusal checks that Decide refused with code and left the status as it was.
+func wantRefusal(t *testing.T, f Facts, req ActionRequest, code RefusalCode, phrase string) {
+	t.Helper()
+	got, err := Decide(f, req)
+	if got != f.Status {
+		t.Errorf("status = %q, want it unchanged (%q)", got, f.Status)
+	}
+	if err == nil {
+		t.Fatalf("Decide(%s in %s) = %q, nil; want a refusal %s", req.Action, f.Status, got, code)
+	}
+	var r *Refusal
+	if !errors.As(err, &r) {
+		t.Fatalf("error %T (%v), want *Refusal", err, err)
+	}
+	if r.Code != code {
+		t.Errorf("Code = %q, want %q (reason %q)", r.Code, code, r.Reason)
+	}
+	if r.Reason == "" {
+		t.Error("Reason is empty, want a clear explanation")
+	}
+	if !strings.Contains(r.Reason, phrase) {
+		t.Errorf("Reason = %q, want it to contain %q", r.Reason, phrase)
+	}
+	if want := string(code) + ": " + r.Reason; r.Error() != want {
+		t.Errorf("Error() = %q, want %q", r.Error(), want)
+	}
+}
+
+func TestDecideEveryStatusAndAction(t *testing.T) {
+	allowed := map[Status]map[Action]Status{
+		StatusAP: {ActionApprove: StatusAA},
+		StatusAA: {ActionApprovePayment: StatusA},
+		StatusA:  {ActionMarkPaid: StatusP},
+	}
+	for _, s := range append(allStatuses, Status("ES")) {
+		for _, a := range Actions() {
+			t.Run(fmt.Sprintf("%s/%s", s, a), func(t *testing.T) {
+				if next, ok := allowed[s][a]; ok {
+					got, err := Decide(facts(s), goodRequest(a))
+					if err != nil || got != next {
+						t.Errorf("Decide(%s in %s) = %q, %v; want %q, nil", a, s, got, err, next)
+					}
+					return
+				}
+				wantRefusal(t, facts(s), goodRequest(a), RefusedWrongStatus, string(s))
+			})
+		}
+	}
+}
+
+func TestActions(t *testing.T) {
+	got := Actions()
+	want := []Action{ActionApprove, ActionApprovePayment, ActionMarkPaid}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Actions() = %v, want %v", got, want)
+	}
+}
+
+func TestDecideRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status Status
+		action Action
+		change func(r *ActionRequest)
+		code   RefusalCode
+		phrase string
+	}{
+		// Wrong company.
+		{"vendor company approves", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.CompanyID = testVendor }, RefusedWrongActor, testVendor},
+		{"vendor company approves payment", StatusAA, ActionApprovePayment,
+			func(r *ActionRequest) { r.Actor.CompanyID = testVendor }, RefusedWrongActor, "buyer company"},
+		{"vendor company marks paid", StatusA, ActionMarkPaid,
+			func(r *ActionRequest) { r.Actor.CompanyID = testVendor }, RefusedWrongActor, "buyer company"},
+		{"third company approves", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.CompanyID = testOther }, RefusedWrongActor, testOther},
+		{"third company marks paid", StatusA, ActionMarkPaid,
+			func(r *ActionRequest) { r.Actor.CompanyID = testOther }, RefusedWrongActor, testOther},
+		{"company id differs in case", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.CompanyID = strings.ToLower(testBuyer) }, RefusedWrongActor, "buyer company"},
+
+		// Wrong role.
+		{"accounting approves", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.Role = RoleAccounting }, RefusedWrongActor, "needs role"},
+		{"procurement approves payment", StatusAA, ActionApprovePayment,
+			func(r *ActionRequest) { r.Actor.Role = RoleProcurement }, RefusedWrongActor, "needs role"},
+		{"procurement marks paid", StatusA, ActionMarkPaid,
+			func(r *ActionRequest) { r.Actor.Role = RoleProcurement }, RefusedWrongActor, "needs role"},
+		{"vendor role of the buyer approves", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.Role = RoleVendor }, RefusedWrongActor, "needs role"},
+		{"no role", StatusAA, ActionApprovePayment,
+			func(r *ActionRequest) { r.Actor.Role = "" }, RefusedWrongActor, "needs role"},
+		{"unknown role", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.Role = "admin" }, RefusedWrongActor, "admin"},
+
+		// Invalid requests.
+		{"missing company id", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.CompanyID = "" }, RefusedInvalid, "company_id"},
+		{"missing user id", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.UserID = "" }, RefusedInvalid, "user_id"},
+		{"missing idempotency key", StatusAA, ActionApprovePayment,
+			func(r *ActionRequest) { r.IdempotencyKey = "" }, RefusedInvalid, "idempotency_key"},
+		{"over-long idempotency key", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.IdempotencyKey = strings.Repeat("k", 201) }, RefusedInvalid, "idempotency_key"},
+		{"mark paid without payment date", StatusA, ActionMarkPaid,
+			func(r *ActionRequest) { r.PaymentDate = "" }, RefusedInvalid, "payment_date"},
+		{"mark paid with impossible date", StatusA, ActionMarkPaid,
+			func(r *ActionRequest) { r.PaymentDate = "2026-02-30" }, RefusedInvalid, "payment_date"},
+		{"mark paid with day-first date", StatusA, ActionMarkPaid,
+			func(r *ActionRequest) { r.PaymentDate = "30.04.2026" }, RefusedInvalid, "payment_date"},
+		{"mark paid without payment reference", StatusA, ActionMarkPaid,
+			func(r *ActionRequest) { r.PaymentReference = "" }, RefusedInvalid, "payment_reference"},
+		{"unknown action", StatusAP, "reject",
+			func(*ActionRequest) {}, RefusedInvalid, "reject"},
+		{"empty action", StatusAP, "",
+			func(*ActionRequest) {}, RefusedInvalid, "is not one of"},
+		{"action in the wrong case", StatusAP, "APPROVE",
+			func(*ActionRequest) {}, RefusedInvalid, "APPROVE"},
+
+		// Check order: request, then actor, then status.
+		{"wrong actor and wrong status", StatusP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.CompanyID = testVendor }, RefusedWrongActor, testVendor},
+		{"wrong role and wrong status", StatusAA, ActionApprove,
+			func(r *ActionRequest) { r.Actor.Role = RoleAccounting }, RefusedWrongActor, "needs role"},
+		{"invalid and wrong actor", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.Actor.CompanyID = testOther; r.Actor.UserID = "" }, RefusedInvalid, "user_id"},
+		{"invalid and wrong status", StatusP, ActionMarkPaid,
+			func(r *ActionRequest) { r.PaymentReference = "" }, RefusedInvalid, "payment_reference"},
+		{"unknown action with no actor", StatusP, "void",
+			func(r *ActionRequest) { r.Actor = Actor{} }, RefusedInvalid, "void"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := goodRequest(tc.action)
+			req.Action = tc.action
+			tc.change(&req)
+			wantRefusal(t, facts(tc.status), req, tc.code, tc.phrase)
+		})
+	}
+}
+
+func TestDecideAccepts(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status Status
+		action Action
+		change func(r *ActionRequest)
+		want   Status
+	}{
+		{"200-byte idempotency key", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.IdempotencyKey = strings.Repeat("k", 200) }, StatusAA},
+		{"reason is optional", StatusAA, ActionApprovePayment,
+			func(r *ActionRequest) { r.Reason = "" }, StatusA},
+		{"approve ignores payment fields", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.PaymentDate = "not a date" }, StatusAA},
+		{"paid on a leap day", StatusA, ActionMarkPaid,
+			func(r *ActionRequest) { r.PaymentDate = "2028-02-29" }, StatusP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := goodRequest(tc.action)
+			tc.change(&req)
+			got, err := Decide(facts(tc.status), req)
+			if err != nil || got != tc.want {
+				t.Errorf("Decide = %q, %v; want %q, nil", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecideEligibility(t *testing.T) {
+	all := ConnectionFacts{VendorKnown: true, BuyerKnown: true, ConnectionFound: true, ConnectionActive: true,
+		VendorSyncEnabled: true, BuyerUploadOn: true}
+	for _, tc := range []struct {
+		name   string
+		change func(f *ConnectionFacts)
+		reason EligibilityReason // "" when eligible
+		phrase string
+	}{
+		{"all on", func(*ConnectionFacts) {}, "", ""},
+		{"unknown vendor", func(f *ConnectionFacts) { f.VendorKnown = false }, ReasonUnknownCompany, "not known"},
+		{"unknown buyer", func(f *ConnectionFacts) { f.BuyerKnown = false }, ReasonUnknownCompany, "not known"},
+		{"no connection", func(f *ConnectionFacts) { f.ConnectionFound = false }, ReasonNoConnection, "no K2K connection"},
+		{"connection inactive", func(f *ConnectionFacts) { f.ConnectionActive = false }, ReasonConnectionInactive, "not active"},
+		{"vendor setting off", func(f *ConnectionFacts) { f.VendorSyncEnabled = false }, ReasonVendorSyncDisabled,
+			"Allow Automatic Invoice Synchronization with the Buyer Company"},
+		{"buyer setting off", func(f *ConnectionFacts) { f.BuyerUploadOn = false }, ReasonBuyerUploadDisabled,
+			"Allow Invoices coming from K2K orders to be automatically uploaded"},
+		{"everything off: unknown company first", func(f *ConnectionFacts) { *f = ConnectionFacts{} }, ReasonUnknownCompany, ""},
+		{"no connection before settings", func(f *ConnectionFacts) {
+			f.ConnectionFound, f.ConnectionActive, f.VendorSyncEnabled, f.BuyerUploadOn = false, false, false, false
+		}, ReasonNoConnection, ""},
+		{"inactive before settings", func(f *ConnectionFacts) {
+			f.ConnectionActive, f.VendorSyncEnabled, f.BuyerUploadOn = false, false, false
+		}, ReasonConnectionInactive, ""},
+		{"vendor setting before buyer setting", func(f *ConnectionFacts) {
+			f.VendorSyncEnabled, f.BuyerUploadOn = false, false
+		}, ReasonVendorSyncDisabled, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := all
+			tc.change(&f)
+			got := DecideEligibility(f)
+			if tc.reason == "" {
+				if got != (Eligibility{Eligible: true}) {
+					t.Errorf("DecideEligibility = %+v, want eligible with no reason", got)
+				}
+				return
+			}
+			if got.Eligible || got.Reason != tc.reason {
+				t.Errorf("DecideEligibility = %+v, want not eligible with reason %q", got, tc.reason)
+			}
+			if got.Detail == "" || !strings.Contains(got.Detail, tc.phrase) {
+				t.Errorf("Detail = %q, want it to contain %q", got.Detail, tc.phrase)
+			}
+		})
+	}
+}
+
+func TestStatusLabelAndTerminal(t *testing.T) {
+	for _, tc := range []struct {
+		status   Status
+		label    string
+		terminal bool
+	}{
+		{StatusAP, "pending approval by procurement", false},
+		{StatusAA, "pending approval by accounting", false},
+		{StatusA, "approved, ready to pay", false},
+		{StatusP, "paid", true},
+		{"ES", "ES", false},
+		{"", "", false},
+	} {
+		if got := tc.status.Label(); got != tc.label {
+			t.Errorf("Status(%q).Label() = %q, want %q", tc.status, got, tc.label)
+		}
+		if got := tc.status.Terminal(); got != tc.terminal {
+			t.Errorf("Status(%q).Terminal() = %v, want %v", tc.status, got, tc.terminal)
+		}
+	}
+}
+
+// TestTerminalStatusAcceptsNoAction: no action, by anyone, moves a paid invoice.
+func TestTerminalStatusAcceptsNoAction(t *testing.T) {
+	for _, s := range allStatuses {
+		if !s.Terminal() {
+			continue
+		}
+		for _, a := range Actions() {
+			if _, err := Decide(facts(s), goodRequest(a)); err == nil {
+				t.Errorf("Decide(%s in terminal %s) accepted, want a refusal", a, s)
+			}
+		}
+	}
+}

@@ -1,0 +1,42 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/k2kinvoice/autoinvoice/workflows"
+)
+
+// StartTemporal starts the pinned Temporal CLI dev server (in memory, headless) on a free port,
+// with the workflow's search attributes registered exactly as the dev stack registers them.
+func StartTemporal(ctx context.Context) (*testsuite.DevServer, error) {
+	bin, err := toolBinary("K2K_TEMPORAL_BIN", "temporal")
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--http-port", "0", "--metrics-port", "0"}
+	for _, sa := range workflows.SearchAttributes() {
+		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
+	}
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  bin,
+		ClientOptions: &client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Namespace: "default"},
+		LogLevel:      "error",
+		ExtraArgs:     args,
+		Stdout:        os.Stderr,
+		Stderr:        os.Stderr,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the Temporal dev server %s: %w", bin, err)
+	}
+	return srv, nil
+}
