@@ -61,6 +61,7 @@ func (w *invoiceWorkflow) run(ctx workflow.Context) (Result, error) {
 		return Result{}, err
 	}
 	workflow.SetCurrentDetails(ctx, "Checking the K2K connection and both companies' settings.")
+	w.listen(ctx)
 
 	var eligibility invoice.Eligibility
 	if err := workflow.ExecuteActivity(ctx, acts.VerifyEligibility,
@@ -85,7 +86,7 @@ func (w *invoiceWorkflow) run(ctx workflow.Context) (Result, error) {
 		return w.rejectOr(ctx, err)
 	}
 	w.Revision = 1
-	if err := w.enter(ctx, invoice.StatusAP); err != nil {
+	if err := w.enter(ctx, invoice.StatusAP, created.OccurredAt); err != nil {
 		return Result{}, err
 	}
 
@@ -112,34 +113,64 @@ var signals = []struct {
 	{SignalMarkPaid, invoice.ActionMarkPaid},
 }
 
-// awaitPayment handles the buyer's actions, one at a time in arrival order, until the invoice is
-// paid; then it answers the actions still queued (they are refused: the invoice is paid).
-func (w *invoiceWorkflow) awaitPayment(ctx workflow.Context) error {
-	selector := workflow.NewSelector(ctx)
-	var next invoice.ActionRequest
+// listen moves every signal into the inbox as soon as it arrives, one goroutine per channel, so
+// the inbox keeps arrival order even while the workflow is busy with an activity (a selector over
+// several buffered channels would pick by channel, not by arrival).
+func (w *invoiceWorkflow) listen(ctx workflow.Context) {
 	for _, s := range signals {
-		selector.AddReceive(workflow.GetSignalChannel(ctx, s.name), func(c workflow.ReceiveChannel, _ bool) {
-			next = invoice.ActionRequest{}
-			c.Receive(ctx, &next)
-			next = withSignalAction(next, s.action)
+		ch := workflow.GetSignalChannel(ctx, s.name)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			for {
+				var req invoice.ActionRequest
+				ch.Receive(ctx, &req)
+				w.Inbox = append(w.Inbox, withSignalAction(req, s.action))
+			}
 		})
 	}
+}
+
+// awaitPayment handles the buyer's actions one at a time, in arrival order, until the invoice is
+// paid; then it answers every action still queued or arriving meanwhile (they are refused).
+func (w *invoiceWorkflow) awaitPayment(ctx workflow.Context) error {
 	for !w.Status.Terminal() {
-		selector.Select(ctx)
-		if err := w.act(ctx, next); err != nil {
+		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 }); err != nil {
+			return err
+		}
+		if err := w.actNext(ctx); err != nil {
 			return err
 		}
 	}
-	for _, s := range signals {
-		ch := workflow.GetSignalChannel(ctx, s.name)
-		for ch.ReceiveAsync(&next) {
-			if err := w.act(ctx, withSignalAction(next, s.action)); err != nil {
+	return w.drain(ctx)
+}
+
+// actNext handles the oldest action in the inbox.
+func (w *invoiceWorkflow) actNext(ctx workflow.Context) error {
+	req := w.Inbox[0]
+	w.Inbox = w.Inbox[1:]
+	return w.act(ctx, req)
+}
+
+// drain answers every action left before the workflow ends: those in the inbox and those still in
+// the signal channels, until one pass finds none, so no signal ends unanswered and unaudited.
+func (w *invoiceWorkflow) drain(ctx workflow.Context) error {
+	for {
+		for _, s := range signals {
+			ch := workflow.GetSignalChannel(ctx, s.name)
+			var req invoice.ActionRequest
+			for ch.ReceiveAsync(&req) {
+				w.Inbox = append(w.Inbox, withSignalAction(req, s.action))
+				req = invoice.ActionRequest{}
+			}
+		}
+		if len(w.Inbox) == 0 {
+			return nil
+		}
+		for len(w.Inbox) > 0 {
+			if err := w.actNext(ctx); err != nil {
 				return err
 			}
-			next = invoice.ActionRequest{}
 		}
 	}
-	return nil
 }
 
 // withSignalAction sets the action a signal's name stands for. A payload naming another action is
@@ -157,12 +188,17 @@ func withSignalAction(req invoice.ActionRequest, a invoice.Action) invoice.Actio
 // it as it is; both leave an audit row. An idempotency key already answered is not applied again.
 func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) error {
 	log := workflow.GetLogger(ctx)
-	if prior, seen := w.Answers[req.IdempotencyKey]; seen {
-		log.Info("action already answered", "idempotency_key", req.IdempotencyKey, "accepted", prior.Accepted)
-		return nil
-	}
 	from := w.Status
 	to, decision := invoice.Decide(invoice.Facts{Status: from, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID}, req)
+	prior, seen := w.Answers[req.IdempotencyKey]
+	switch {
+	case seen && prior.Action == req.Action:
+		log.Info("action already answered", "idempotency_key", req.IdempotencyKey, "accepted", prior.Accepted)
+		return nil
+	case seen:
+		to, decision = from, &invoice.Refusal{Code: invoice.RefusedInvalid,
+			Reason: fmt.Sprintf("idempotency_key %q was already used for %s", req.IdempotencyKey, prior.Action)}
+	}
 	e := w.event(ctx, invoice.EventTransition)
 	e.Action, e.Actor, e.From, e.To, e.Reason = req.Action, req.Actor, from, to, req.Reason
 	answer := Answer{Action: req.Action, Accepted: true, Status: to}
@@ -174,7 +210,7 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) e
 	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
 		return err
 	}
-	if req.IdempotencyKey != "" {
+	if req.IdempotencyKey != "" && !seen {
 		w.Answers[req.IdempotencyKey] = answer
 	}
 	if !answer.Accepted {
@@ -182,12 +218,13 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) e
 		return nil
 	}
 	w.Transitions = append(w.Transitions, Transition{At: e.OccurredAt, Action: req.Action, Actor: req.Actor, From: from, To: to})
-	return w.enter(ctx, to)
+	return w.enter(ctx, to, e.OccurredAt)
 }
 
-// enter moves the workflow into status s and shows it to ops: search attributes and details.
-func (w *invoiceWorkflow) enter(ctx workflow.Context, s invoice.Status) error {
-	w.Status, w.StatusSince = s, workflow.Now(ctx)
+// enter moves the workflow into status s, decided at time at, and shows it to ops: search
+// attributes and details.
+func (w *invoiceWorkflow) enter(ctx workflow.Context, s invoice.Status, at time.Time) error {
+	w.Status, w.StatusSince = s, at
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(s)),
 		AttrInvoiceNumber.ValueSet(w.Order.InvoiceNumber), AttrRevision.ValueSet(int64(w.Revision)),
 		AttrUpdatePending.ValueSet(false)); err != nil {
@@ -244,6 +281,9 @@ func (w *invoiceWorkflow) finishWithout(ctx workflow.Context, outcome Outcome, k
 		return Result{}, err
 	}
 	w.Outcome, w.Reason = outcome, code+": "+reason
+	if err := w.drain(ctx); err != nil {
+		return Result{}, err
+	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(outcome))); err != nil {
 		return Result{}, err
 	}

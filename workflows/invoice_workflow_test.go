@@ -678,10 +678,8 @@ func TestInvoiceWorkflow_QueuedSignalsDrainedAfterPaid(t *testing.T) {
 		}
 	})
 	t.Run("other channels", func(t *testing.T) {
-		// The selector is blocked when the three signals arrive, so it takes the first one to
-		// arrive (mark-paid). The two queued behind it are drained after P in the order of the
-		// drain loop (approve's channel, then approve-payment's), not in arrival order
-		// (approve-payment-2 was sent before approve-2).
+		// Three signals arrive together; mark-paid is handled first, and the two queued behind it
+		// are answered after P in arrival order (approve-payment-2 was sent before approve-2).
 		h := newHarness(t)
 		h.send(time.Minute, approve("approve-1", procurement))
 		h.send(2*time.Minute, approvePayment("approve-payment-1", accounting))
@@ -690,8 +688,8 @@ func TestInvoiceWorkflow_QueuedSignalsDrainedAfterPaid(t *testing.T) {
 		h.run()
 		_, s := h.assertPaid()
 		h.assertEvents(h.recorded(), wantCreated, wantApprove, wantApprovePayment, wantMarkPaid,
-			refused(invoice.ActionApprove, invoice.StatusP, invoice.RefusedWrongStatus),
-			refused(invoice.ActionApprovePayment, invoice.StatusP, invoice.RefusedWrongStatus))
+			refused(invoice.ActionApprovePayment, invoice.StatusP, invoice.RefusedWrongStatus),
+			refused(invoice.ActionApprove, invoice.StatusP, invoice.RefusedWrongStatus))
 		for _, k := range []string{"approve-2", "approve-payment-2"} {
 			if a := s.Answers[k]; a.Accepted || a.Code != invoice.RefusedWrongStatus || a.Status != invoice.StatusP {
 				t.Errorf("answer %s = %+v", k, a)
@@ -738,7 +736,7 @@ func TestInvoiceWorkflow_QueuedSignalsTakenInArrivalOrder(t *testing.T) {
 	events := h.recorded()
 	if len(events) >= 4 && events[2].Action == invoice.ActionApprovePayment && events[3].Kind == invoice.EventTransition &&
 		events[3].Action == invoice.ActionMarkPaid {
-		t.Skipf("KNOWN BUG (workflow): queued signals are taken in channel order, not arrival order; "+
+		t.Fatalf("queued signals were taken in channel order, not arrival order; "+
 			"mark-paid-early (sent before approve-payment-1) paid the invoice:\n%s", describe(events))
 	}
 	_, s := h.assertPaid()
@@ -771,7 +769,7 @@ func TestInvoiceWorkflow_SignalArrivingDuringDrainIsAnswered(t *testing.T) {
 	_, s := h.assertPaid()
 	events := h.recorded()
 	if _, ok := s.Answers["approve-3"]; !ok {
-		t.Skipf("KNOWN BUG (workflow): approve-3, signalled during the drain, was never answered nor audited; "+
+		t.Fatalf("approve-3, signalled during the drain, was never answered nor audited; "+
 			"answers %v, events:\n%s", keys(s.Answers), describe(events))
 	}
 	h.assertEvents(events, wantCreated, wantApprove, wantApprovePayment, wantMarkPaid,
@@ -911,5 +909,52 @@ func TestInvoiceWorkflow_RecordEventStatusConflictFailsWorkflow(t *testing.T) {
 	}
 	if _, _, _, record := h.counts(); record != 1 {
 		t.Errorf("RecordEvent attempts = %d, want 1 (non-retryable)", record)
+	}
+}
+
+// An action that arrives while the invoice is still being created waits in the inbox and is
+// handled once the invoice is in AP.
+func TestInvoiceWorkflow_EarlyActionWaitsForTheInvoice(t *testing.T) {
+	h := newHarness(t)
+	h.verifyDelay = 10 * time.Minute
+	h.send(time.Minute, approve("approve-early", procurement))
+	h.send(20*time.Minute, approvePayment("approve-payment-1", accounting))
+	h.send(21*time.Minute, markPaid("mark-paid-1", accounting))
+	h.run()
+	h.assertPaid()
+	h.assertEvents(h.recorded(), wantCreated, wantApprove, wantApprovePayment, wantMarkPaid)
+}
+
+// Actions sent to an order that does not become an invoice are answered and audited as refused.
+func TestInvoiceWorkflow_ActionOnNotEligibleOrderRefused(t *testing.T) {
+	h := newHarness(t)
+	h.eligibility = invoice.Eligibility{Reason: invoice.ReasonBuyerUploadDisabled, Detail: "off"}
+	h.verifyDelay = 10 * time.Minute
+	h.send(time.Minute, approve("approve-early", procurement))
+	h.run()
+	if r := h.result(); r.Outcome != OutcomeNotEligible {
+		t.Fatalf("result = %+v, want not_eligible", r)
+	}
+	h.assertEvents(h.recorded(), want{kind: invoice.EventNotEligible, code: string(invoice.ReasonBuyerUploadDisabled)},
+		refused(invoice.ActionApprove, "", invoice.RefusedNoInvoice))
+	if a := h.state().Answers["approve-early"]; a.Accepted || a.Code != invoice.RefusedNoInvoice {
+		t.Errorf("answer = %+v, want refused no_invoice", a)
+	}
+}
+
+// An idempotency key reused for another action is refused, and the key keeps its first answer.
+func TestInvoiceWorkflow_KeyReusedForAnotherActionRefused(t *testing.T) {
+	h := newHarness(t)
+	h.send(time.Minute, approve("k", procurement))
+	h.send(2*time.Minute, approvePayment("k", accounting))
+	h.send(3*time.Minute, approvePayment("approve-payment-1", accounting))
+	h.send(4*time.Minute, markPaid("mark-paid-1", accounting))
+	h.run()
+	_, s := h.assertPaid()
+	h.assertEvents(h.recorded(), wantCreated, wantApprove,
+		refused(invoice.ActionApprovePayment, invoice.StatusAA, invoice.RefusedInvalid),
+		wantApprovePayment, wantMarkPaid)
+	if a := s.Answers["k"]; !a.Accepted || a.Action != invoice.ActionApprove {
+		t.Errorf("answer of k = %+v, want the first answer (approve accepted)", a)
 	}
 }

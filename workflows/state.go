@@ -61,6 +61,8 @@ type State struct {
 	Answers     map[string]Answer `json:"answers"`
 	// EventSeq numbers the audit events this workflow wrote; it makes their keys.
 	EventSeq int `json:"event_seq"`
+	// Inbox holds the actions received and not yet handled, oldest first.
+	Inbox []invoice.ActionRequest `json:"inbox,omitempty"`
 }
 
 // Result is what a finished invoice workflow returns.

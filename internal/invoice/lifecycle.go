@@ -118,6 +118,7 @@ const (
 	RefusedInvalid     RefusalCode = "invalid_request"      // the request itself is malformed
 	RefusedWrongActor  RefusalCode = "wrong_actor"          // this company or role may not send it
 	RefusedWrongStatus RefusalCode = "not_allowed_in_state" // not allowed in the current status
+	RefusedNoInvoice   RefusalCode = "no_invoice"           // the order did not become an invoice
 )
 
 // Refusal is a business answer: the action is not applied, the invoice is unchanged.
@@ -153,6 +154,9 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 	}
 	if !slices.Contains(r.roles, req.Actor.Role) {
 		return f.Status, refuse(RefusedWrongActor, "%s needs role %v, not %q", req.Action, r.roles, req.Actor.Role)
+	}
+	if f.Status == "" {
+		return f.Status, refuse(RefusedNoInvoice, "the order did not become an invoice, so it cannot be %s", req.Action)
 	}
 	if !slices.Contains(r.from, f.Status) {
 		return f.Status, refuse(RefusedWrongStatus, "%s is allowed in status %v, the invoice is in %s (%s)",

@@ -287,3 +287,13 @@ func TestTerminalStatusAcceptsNoAction(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideWithoutInvoiceRefusesNoInvoice(t *testing.T) {
+	req := ActionRequest{Action: ActionApprove, IdempotencyKey: "k",
+		Actor: Actor{CompanyID: "BUY", UserID: "alice", Role: RoleProcurement}}
+	to, err := Decide(Facts{VendorID: "VEN", BuyerID: "BUY"}, req)
+	var r *Refusal
+	if !errors.As(err, &r) || r.Code != RefusedNoInvoice || to != "" {
+		t.Errorf("Decide without an invoice = %q, %v; want refused no_invoice", to, err)
+	}
+}
