@@ -32,6 +32,8 @@ type Activities struct {
 	Store       *store.Store
 	Blobs       *blob.Store
 	MaxPDFBytes int64
+	// Notifier delivers reminders to a hook; nil when none is configured.
+	Notifier *Notifier
 }
 
 // EligibilityInput names the two companies of an order.
@@ -136,4 +138,45 @@ func (a *Activities) RecordEvent(ctx context.Context, e invoice.Event) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStatusConflict, err)
 	}
 	return err
+}
+
+// ReviseInput is a vendor update to store: the revised order and its PDF as revision Revision,
+// and the event recording it.
+type ReviseInput struct {
+	InvoiceID int64            `json:"invoice_id"`
+	Revision  int              `json:"revision"`
+	Order     invoice.Order    `json:"order"`
+	Document  invoice.Document `json:"document"`
+	Event     invoice.Event    `json:"event"`
+}
+
+// ReviseInvoice stores a vendor update as a new revision (the earlier ones and their PDFs stay)
+// and puts the invoice back in AP with the warning set. Idempotent on the event key. A new
+// invoice number already used by another invoice is a non-retryable ErrTypeInvoiceNumberTaken.
+func (a *Activities) ReviseInvoice(ctx context.Context, in ReviseInput) error {
+	err := a.Store.InvoiceRevise(ctx, store.InvoiceRevision{
+		InvoiceID: in.InvoiceID, Revision: in.Revision, Order: in.Order, Document: in.Document, Event: in.Event,
+	})
+	var current store.Invoice
+	if errors.Is(err, store.ErrConflict) {
+		// Either the number is taken, or the row moved outside the workflow: tell them apart.
+		current, _ = a.Store.InvoiceByWorkflowID(ctx, in.Event.WorkflowID)
+		if current.Status == in.Event.From && current.CurrentRevision == in.Revision-1 {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("invoice_number %q is already used by another invoice of vendor %s for buyer %s",
+					in.Order.InvoiceNumber, in.Order.VendorID, in.Order.BuyerID),
+				ErrTypeInvoiceNumberTaken, err)
+		}
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStatusConflict, err)
+	}
+	return err
+}
+
+// Notify delivers a notification to the configured hook, and does nothing when none is
+// configured. Receivers get the event key as Idempotency-Key: a retry may deliver twice.
+func (a *Activities) Notify(ctx context.Context, n Notification) error {
+	if a.Notifier == nil {
+		return nil
+	}
+	return a.Notifier.Send(ctx, n)
 }

@@ -146,7 +146,7 @@ func TestStarterConfirmsWithVendorPDFAndDrivesActions(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "accepted   status AA") {
 		t.Errorf("approve: exit %d:\n%s", code, stdout)
 	}
-	code, stdout, _ = runStarter(t, append([]string{"status"}, target...)...)
+	code, stdout, _ = runStarter(t, append([]string{"status", "--json"}, target...)...)
 	var st workflows.State
 	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil || st.Status != invoice.StatusAA || len(st.Transitions) != 1 {
 		t.Errorf("status: exit %d, state %+v:\n%s", code, st, stdout)

@@ -1,8 +1,9 @@
 // Command starter is what ERP backends and ops use to drive K2K invoices from a shell:
 //
 //	starter confirm ORDER.json [--pdf INVOICE.pdf]   confirm an order (starts its workflow once)
-//	starter approve|approve-payment|mark-paid ...    send a buyer action
-//	starter status --vendor V --buyer B --po PO      show an invoice's state as JSON
+//	starter approve|approve-payment|... ...          send a buyer or vendor action (an update;
+//	                                                 --async sends a signal)
+//	starter status --vendor V --buyer B --po PO      show an invoice's state (--json: all of it)
 //	starter company upsert / connection upsert       set up companies, connections and settings
 //
 // Exit codes: 0 done, 1 failure, 2 bad input (nothing was started), 3 action refused.
@@ -18,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,13 +41,17 @@ const (
 )
 
 type cli struct {
-	Confirm        confirmCmd    `cmd:"" help:"Confirm a K2K order from a JSON file; starts its invoice workflow once."`
-	Approve        actionCmd     `cmd:"" help:"Buyer procurement approves the invoice (AP → AA)."`
-	ApprovePayment actionCmd     `cmd:"" name:"approve-payment" help:"Buyer accounting approves payment (AA → A)."`
-	MarkPaid       markPaidCmd   `cmd:"" name:"mark-paid" help:"Buyer accounting marks the invoice paid (A → P)."`
-	Status         statusCmd     `cmd:"" help:"Print an invoice's current state as JSON."`
-	Company        companyCmd    `cmd:"" help:"Manage companies and their K2K settings."`
-	Connection     connectionCmd `cmd:"" help:"Manage K2K connections."`
+	Confirm               confirmCmd      `cmd:"" help:"Confirm a K2K order from a JSON file; starts its invoice workflow once."`
+	Approve               actionCmd       `cmd:"" help:"Buyer procurement approves the invoice (AP → AA)."`
+	ApprovePayment        actionCmd       `cmd:"" name:"approve-payment" help:"Buyer accounting approves payment (AA → A)."`
+	ReturnToProcurement   returnCmd       `cmd:"" name:"return-to-procurement" help:"Buyer accounting returns the invoice to procurement (AA → AP), with a reason."`
+	CancelPaymentApproval actionCmd       `cmd:"" name:"cancel-payment-approval" help:"Buyer accounting takes the payment approval back (A → AA)."`
+	MarkPaid              markPaidCmd     `cmd:"" name:"mark-paid" help:"Buyer accounting marks the invoice paid (A → P)."`
+	VendorUpdate          vendorUpdateCmd `cmd:"" name:"vendor-update" help:"The vendor sends a new revision of the invoice (back to AP, warning set)."`
+	AcknowledgeUpdate     actionCmd       `cmd:"" name:"acknowledge-update" help:"The buyer has reviewed the vendor's update (clears the warning)."`
+	Status                statusCmd       `cmd:"" help:"Show an invoice's current state."`
+	Company               companyCmd      `cmd:"" help:"Manage companies and their K2K settings."`
+	Connection            connectionCmd   `cmd:"" help:"Manage K2K connections."`
 
 	UIURL string `name:"ui-url" env:"K2K_TEMPORAL_UI_URL" default:"http://localhost:8233" help:"Base URL of the Temporal UI, for links."`
 }
@@ -166,7 +172,11 @@ func printState(st workflows.State) {
 	fmt.Printf("invoice    #%d %s, %s (PO %s total %s, discrepancy %s)\n", st.InvoiceID, o.InvoiceNumber,
 		invoice.FormatMoney(o.TotalMinor, o.Currency), o.PONumber, invoice.FormatMoney(o.POTotalMinor, o.Currency),
 		invoice.FormatMoney(st.Discrepancy, o.Currency))
-	fmt.Printf("status     %s (%s), revision %d\n", st.Status, st.Status.Label(), st.Revision)
+	warning := ""
+	if st.UpdatePending {
+		warning = ", WARNING: vendor update not reviewed yet"
+	}
+	fmt.Printf("status     %s (%s), revision %d%s\n", st.Status, st.Status.Label(), st.Revision, warning)
 	fmt.Printf("pdf        s3 key %s (%d bytes, sha256 %s, %s)\n", st.Document.Key, st.Document.Size, st.Document.SHA256, st.Document.Source)
 }
 
@@ -201,7 +211,12 @@ type actionCmd struct {
 	Role    string        `required:"" enum:"procurement,accounting,vendor" help:"Role the user acts in."`
 	Key     string        `help:"Idempotency key; the same key is applied once (default: a new UUID)."`
 	Reason  string        `help:"Free-text reason, kept in the audit log."`
-	Wait    time.Duration `default:"30s" help:"How long to wait for the workflow's answer (0: do not wait)."`
+	Async   bool          `help:"Send a signal (fire-and-forget) instead of an update that waits for the answer."`
+	Wait    time.Duration `default:"30s" help:"How long to wait for the workflow's answer (0 with --async: do not wait)."`
+}
+
+type returnCmd struct {
+	actionCmd
 }
 
 type markPaidCmd struct {
@@ -210,17 +225,60 @@ type markPaidCmd struct {
 	PaymentReference string `required:"" name:"payment-reference" help:"Bank or ERP payment reference."`
 }
 
+type vendorUpdateCmd struct {
+	actionCmd
+	Update string `arg:"" type:"existingfile" help:"The new revision as JSON: invoice_number, issue_date, currency, total_minor, lines."`
+	PDF    string `name:"pdf" type:"existingfile" help:"The vendor's own PDF of the new revision; without it one is rendered."`
+}
+
+// commandActions maps the simple commands to their actions.
+var commandActions = map[string]invoice.Action{
+	"approve":                 invoice.ActionApprove,
+	"approve-payment":         invoice.ActionApprovePayment,
+	"cancel-payment-approval": invoice.ActionCancelPaymentApproval,
+	"acknowledge-update":      invoice.ActionAcknowledgeUpdate,
+}
+
 func (c *actionCmd) Run(ctx context.Context, root *cli, kctx *kong.Context) error {
-	action := map[string]invoice.Action{"approve": invoice.ActionApprove, "approve-payment": invoice.ActionApprovePayment}[kctx.Selected().Name]
-	return c.send(ctx, root, invoice.ActionRequest{Action: action})
+	return c.send(ctx, root, invoice.ActionRequest{Action: commandActions[kctx.Selected().Name]}, nil)
+}
+
+func (c *returnCmd) Run(ctx context.Context, root *cli) error {
+	if strings.TrimSpace(c.Reason) == "" {
+		return &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "--reason", Rule: "is required to return an invoice to procurement"}}}
+	}
+	return c.send(ctx, root, invoice.ActionRequest{Action: invoice.ActionReturnToProcurement}, nil)
 }
 
 func (c *markPaidCmd) Run(ctx context.Context, root *cli) error {
 	return c.send(ctx, root, invoice.ActionRequest{Action: invoice.ActionMarkPaid,
-		PaymentDate: c.PaymentDate, PaymentReference: c.PaymentReference})
+		PaymentDate: c.PaymentDate, PaymentReference: c.PaymentReference}, nil)
 }
 
-func (c *actionCmd) send(ctx context.Context, root *cli, req invoice.ActionRequest) error {
+func (c *vendorUpdateCmd) Run(ctx context.Context, root *cli) error {
+	f, err := os.Open(c.Update)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	var update invoice.InvoiceUpdate
+	if err := dec.Decode(&update); err != nil {
+		return &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "update", Rule: "is not a valid update: " + err.Error()}}}
+	}
+	var vendorPDF []byte
+	if c.PDF != "" {
+		if vendorPDF, err = readLimited(c.PDF, 100<<20); err != nil {
+			return err
+		}
+	}
+	return c.send(ctx, root, invoice.ActionRequest{Action: invoice.ActionVendorUpdate, Update: &update}, vendorPDF)
+}
+
+// send delivers the action, as an update (the answer comes back) or with --async as a signal
+// (then, unless --wait is 0, it polls the state for the answer). A vendor PDF is staged first.
+func (c *actionCmd) send(ctx context.Context, root *cli, req invoice.ActionRequest, vendorPDF []byte) error {
 	id, err := c.id()
 	if err != nil {
 		return err
@@ -236,32 +294,43 @@ func (c *actionCmd) send(ctx context.Context, root *cli, req invoice.ActionReque
 	}
 	defer deps.Close()
 	ic := deps.InvoiceClient()
-	if err := ic.Act(ctx, id, req); err != nil {
-		return err
-	}
-	fmt.Printf("sent       %s by %s/%s (%s), key %s\n", req.Action, c.Company, c.User, c.Role, req.IdempotencyKey)
-	if c.Wait <= 0 {
-		return nil
+	if vendorPDF != nil {
+		if req.Update.StagingKey, err = ic.StagePDF(ctx, vendorPDF); err != nil {
+			return err
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, c.Wait)
 	defer cancel()
-	answer, st, err := ic.AwaitAnswer(wctx, id, req.IdempotencyKey)
-	if err != nil {
-		return err
+	var answer workflows.Answer
+	if c.Async {
+		if err := ic.Act(ctx, id, req); err != nil {
+			return err
+		}
+		fmt.Printf("signalled  %s by %s/%s (%s), key %s\n", req.Action, c.Company, c.User, c.Role, req.IdempotencyKey)
+		if c.Wait <= 0 {
+			return nil
+		}
+		if answer, _, err = ic.AwaitAnswer(wctx, id, req.IdempotencyKey); err != nil {
+			return err
+		}
+	} else {
+		fmt.Printf("update     %s by %s/%s (%s), key %s\n", req.Action, c.Company, c.User, c.Role, req.IdempotencyKey)
+		var refusal *invoice.Refusal
+		if answer, err = ic.Do(wctx, id, req); err != nil && !errors.As(err, &refusal) {
+			return err
+		}
 	}
 	if !answer.Accepted {
-		fmt.Printf("refused    %s: %s (status stays %s)\n", answer.Code, answer.Reason, answer.Status)
+		fmt.Printf("refused    %s: %s\n", answer.Code, answer.Reason)
 		return errRefused
 	}
 	fmt.Printf("accepted   status %s (%s)\n", answer.Status, answer.Status.Label())
-	if st.Outcome != "" {
-		fmt.Printf("outcome    %s\n", st.Outcome)
-	}
 	return nil
 }
 
 type statusCmd struct {
 	target
+	JSON bool `name:"json" help:"Print the whole state as JSON."`
 }
 
 func (c *statusCmd) Run(ctx context.Context) error {
@@ -277,6 +346,14 @@ func (c *statusCmd) Run(ctx context.Context) error {
 	st, err := deps.InvoiceClient().State(ctx, id)
 	if err != nil {
 		return err
+	}
+	if !c.JSON {
+		printState(st)
+		for _, t := range st.Transitions {
+			fmt.Printf("history    %s %-24s %-2s → %-2s by %s/%s (%s)\n", t.At.UTC().Format(time.RFC3339), t.Action,
+				t.From, t.To, t.Actor.CompanyID, t.Actor.UserID, t.Actor.Role)
+		}
+		return nil
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

@@ -1,6 +1,7 @@
 // Package workflows holds the invoice workflow: one durable workflow per confirmed K2K order,
-// from the eligibility check to the paid invoice. Its names (task queue, workflow type, signals,
-// query, search attributes, workflow ID) are the contract with workers, backends and ops.
+// from the eligibility check to the paid invoice, through vendor updates and their review. Its
+// names (task queue, workflow type, signals and updates, query, search attributes, workflow ID)
+// are the contract with workers, backends and ops.
 package workflows
 
 import (
@@ -32,68 +33,195 @@ var activityOptions = workflow.ActivityOptions{
 	},
 }
 
+// notifyOptions give a notification hook a few tries; a hook that stays down loses the
+// reminder's notification, never the reminder's audit row.
+var notifyOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
+}
+
 // InvoiceWorkflow turns one confirmed order into an AP invoice and follows it until it is paid.
 // Register it under InvoiceWorkflowType.
 func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
-	w := &invoiceWorkflow{State: State{
-		WorkflowID:  workflow.GetInfo(ctx).WorkflowExecution.ID,
-		Order:       in.Order,
-		StagingKey:  in.StagingKey,
-		Discrepancy: in.Order.Discrepancy(),
-		Answers:     map[string]Answer{},
-	}}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (State, error) { return w.State, nil }); err != nil {
+	w := &invoiceWorkflow{}
+	if in.Resume != nil {
+		w.State = *in.Resume
+	} else {
+		w.State = State{
+			WorkflowID:               workflow.GetInfo(ctx).WorkflowExecution.ID,
+			Order:                    in.Order,
+			StagingKey:               in.StagingKey,
+			Discrepancy:              in.Order.Discrepancy(),
+			Answers:                  map[string]Answer{},
+			Reminders:                in.Reminders.orDefault(),
+			ContinueAsNewAfterEvents: in.ContinueAsNewAfterEvents,
+		}
+	}
+	w.Runs++
+	if err := w.registerHandlers(ctx); err != nil {
 		return Result{}, err
 	}
-	return w.run(workflow.WithActivityOptions(ctx, activityOptions))
+	w.listen(ctx)
+	ctx = workflow.WithActivityOptions(ctx, activityOptions)
+	if in.Resume == nil {
+		if result, done, err := w.create(ctx); done || err != nil {
+			return result, err
+		}
+	} else if err := w.show(ctx); err != nil {
+		return Result{}, err
+	}
+	return w.followUntilPaid(ctx)
 }
 
 // invoiceWorkflow is the running workflow: its state and the rules that change it.
 type invoiceWorkflow struct {
 	State
+	// actedThisRun counts the actions this run handled; a run continues as new only after
+	// progress, so a low history limit cannot loop.
+	actedThisRun int
 }
 
-func (w *invoiceWorkflow) run(ctx workflow.Context) (Result, error) {
+// registerHandlers registers the status query and, for every action, an update whose validator
+// refuses what Decide would refuse (refusals never enter history). An accepted update waits in
+// the inbox like a signal, and returns the answer once the workflow has handled it.
+func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (State, error) { return w.State, nil }); err != nil {
+		return err
+	}
+	for _, m := range messages {
+		handler := func(ctx workflow.Context, req invoice.ActionRequest) (Answer, error) {
+			req = withMessageAction(req, m.action)
+			if _, seen := w.Answers[req.IdempotencyKey]; !seen {
+				w.Inbox = append(w.Inbox, req)
+			}
+			if err := workflow.Await(ctx, func() bool { _, ok := w.Answers[req.IdempotencyKey]; return ok }); err != nil {
+				return Answer{}, err
+			}
+			answer := w.Answers[req.IdempotencyKey]
+			if !answer.Accepted {
+				return answer, RefusalError(answer.Code, answer.Reason)
+			}
+			return answer, nil
+		}
+		validator := func(ctx workflow.Context, req invoice.ActionRequest) error {
+			return w.validate(withMessageAction(req, m.action))
+		}
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, m.name, handler,
+			workflow.UpdateHandlerOptions{Validator: validator}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RefusalError is how an update reports a refusal: an application error whose type is the
+// refusal code, so callers can tell refusals apart without parsing text.
+func RefusalError(code invoice.RefusalCode, reason string) error {
+	return temporal.NewApplicationError(reason, string(code))
+}
+
+// validate answers, without changing anything, whether an update would be refused now. A key
+// already answered for the same action is accepted: the handler returns the first answer.
+func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
+	if prior, seen := w.Answers[req.IdempotencyKey]; seen {
+		if prior.Action == req.Action {
+			return nil
+		}
+		return RefusalError(invoice.RefusedInvalid, reusedKey(req.IdempotencyKey, prior.Action))
+	}
+	if _, _, refusal := w.decide(req); refusal != nil {
+		return RefusalError(refusal.Code, refusal.Reason)
+	}
+	return nil
+}
+
+func reusedKey(key string, prior invoice.Action) string {
+	return fmt.Sprintf("idempotency_key %q was already used for %s", key, prior)
+}
+
+// decide applies the lifecycle table to req and, for a vendor update, checks the revised order.
+func (w *invoiceWorkflow) decide(req invoice.ActionRequest) (invoice.Status, invoice.Order, *invoice.Refusal) {
+	to, err := invoice.Decide(invoice.Facts{Status: w.Status, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID,
+		UpdatePending: w.UpdatePending}, req)
+	var refusal *invoice.Refusal
+	if errors.As(err, &refusal) {
+		return w.Status, w.Order, refusal
+	}
+	revised := w.Order
+	if req.Action == invoice.ActionVendorUpdate {
+		if revised, err = req.Update.Revise(w.Order); err != nil {
+			return w.Status, w.Order, &invoice.Refusal{Code: invoice.RefusedInvalid, Reason: err.Error()}
+		}
+	}
+	return to, revised, nil
+}
+
+// create checks eligibility, stores the PDF and creates the AP invoice. done is true when the
+// workflow ends here (not eligible, or the order's content was refused).
+func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
 	o := w.Order
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrVendor.ValueSet(o.VendorID),
 		AttrBuyer.ValueSet(o.BuyerID), AttrPONumber.ValueSet(o.PONumber),
 		AttrInvoiceNumber.ValueSet(o.InvoiceNumber)); err != nil {
-		return Result{}, err
+		return Result{}, true, err
 	}
 	workflow.SetCurrentDetails(ctx, "Checking the K2K connection and both companies' settings.")
-	w.listen(ctx)
 
 	var eligibility invoice.Eligibility
 	if err := workflow.ExecuteActivity(ctx, acts.VerifyEligibility,
 		activities.EligibilityInput{VendorID: o.VendorID, BuyerID: o.BuyerID}).Get(ctx, &eligibility); err != nil {
-		return Result{}, err
+		return Result{}, true, err
 	}
 	if !eligibility.Eligible {
-		return w.finishWithout(ctx, OutcomeNotEligible, invoice.EventNotEligible, string(eligibility.Reason), eligibility.Detail)
+		r, err := w.finishWithout(ctx, OutcomeNotEligible, invoice.EventNotEligible, string(eligibility.Reason), eligibility.Detail)
+		return r, true, err
 	}
 
+	var doc invoice.Document
 	if err := workflow.ExecuteActivity(ctx, acts.StorePDF, activities.StorePDFInput{
 		Order: o, Revision: 1, StagingKey: w.StagingKey, RenderedAt: workflow.Now(ctx),
-	}).Get(ctx, &w.Document); err != nil {
-		return w.rejectOr(ctx, err)
+	}).Get(ctx, &doc); err != nil {
+		r, err := w.rejectOr(ctx, err)
+		return r, true, err
 	}
-
 	created := w.event(ctx, invoice.EventInvoiceCreated)
-	created.To = invoice.StatusAP
+	created.To, created.Revision = invoice.StatusAP, 1
 	if err := workflow.ExecuteActivity(ctx, acts.CreateAPInvoice, activities.CreateInvoiceInput{
-		WorkflowID: w.WorkflowID, Order: o, Document: w.Document, Event: created,
+		WorkflowID: w.WorkflowID, Order: o, Document: doc, Event: created,
 	}).Get(ctx, &w.InvoiceID); err != nil {
-		return w.rejectOr(ctx, err)
+		r, err := w.rejectOr(ctx, err)
+		return r, true, err
 	}
-	w.Revision = 1
-	if err := w.enter(ctx, invoice.StatusAP, created.OccurredAt); err != nil {
-		return Result{}, err
-	}
+	w.Revision, w.Document = 1, doc
+	w.Revisions = append(w.Revisions, Revision{Revision: 1, InvoiceNumber: o.InvoiceNumber, Currency: o.Currency,
+		TotalMinor: o.TotalMinor, Document: doc, At: created.OccurredAt})
+	return Result{}, false, w.enter(ctx, invoice.StatusAP, created.OccurredAt)
+}
 
-	if err := w.awaitPayment(ctx); err != nil {
-		return Result{}, err
+// followUntilPaid handles actions one at a time, in arrival order, and reminds people of an
+// invoice that waits too long, until the invoice is paid. It continues as new when the history
+// grows long, handing over the whole state.
+func (w *invoiceWorkflow) followUntilPaid(ctx workflow.Context) (Result, error) {
+	for !w.Status.Terminal() {
+		if w.continueAsNewDue(ctx) {
+			return Result{}, w.continueAsNew(ctx)
+		}
+		ready, err := w.awaitInbox(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		switch {
+		case len(w.Inbox) > 0:
+			if err := w.actNext(ctx); err != nil {
+				return Result{}, err
+			}
+		case !ready:
+			if err := w.remind(ctx); err != nil {
+				return Result{}, err
+			}
+		}
 	}
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+	if err := w.settle(ctx); err != nil {
 		return Result{}, err
 	}
 	w.Outcome = OutcomePaid
@@ -103,62 +231,121 @@ func (w *invoiceWorkflow) run(ctx workflow.Context) (Result, error) {
 	return Result{Outcome: OutcomePaid, InvoiceID: w.InvoiceID, Status: w.Status}, nil
 }
 
-// signals maps each signal channel to the action it carries.
-var signals = []struct {
-	name   string
-	action invoice.Action
-}{
-	{SignalApprove, invoice.ActionApprove},
-	{SignalApprovePayment, invoice.ActionApprovePayment},
-	{SignalMarkPaid, invoice.ActionMarkPaid},
+// awaitInbox waits for an action, or for continue-as-new to be due; ready is false when the
+// next reminder fell due first.
+func (w *invoiceWorkflow) awaitInbox(ctx workflow.Context) (bool, error) {
+	wake := func() bool { return len(w.Inbox) > 0 || w.continueAsNewDue(ctx) }
+	due, ok := w.nextReminder()
+	if !ok {
+		return true, workflow.Await(ctx, wake)
+	}
+	wait := due.Sub(workflow.Now(ctx))
+	if wait <= 0 {
+		return wake(), nil
+	}
+	return workflow.AwaitWithTimeout(ctx, wait, wake)
+}
+
+// nextReminder is when the next reminder of this stay falls due, if one does.
+func (w *invoiceWorkflow) nextReminder() (time.Time, bool) {
+	after := w.Reminders.after(w.Status)
+	if after <= 0 || w.RemindersSent >= w.Reminders.Max {
+		return time.Time{}, false
+	}
+	return w.StatusSince.Add(after * time.Duration(w.RemindersSent+1)), true
+}
+
+// remind records a reminder event and notifies the hook, without changing the status.
+func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
+	w.RemindersSent++
+	e := w.event(ctx, invoice.EventReminder)
+	e.From, e.To, e.Code = w.Status, w.Status, "waiting_in_"+string(w.Status)
+	e.Reason = fmt.Sprintf("in %s (%s) since %s, waiting for %s; reminder %d of %d", w.Status, w.Status.Label(),
+		w.StatusSince.UTC().Format(time.RFC3339), w.waitingFor(), w.RemindersSent, w.Reminders.Max)
+	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
+		return err
+	}
+	note := activities.Notification{EventKey: e.Key, Kind: string(e.Kind), WorkflowID: w.WorkflowID,
+		VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, PONumber: w.Order.PONumber,
+		InvoiceNumber: w.Order.InvoiceNumber, Status: w.Status, WaitingFor: w.waitingFor(), Since: w.StatusSince,
+		Reminder: w.RemindersSent}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		ctx = workflow.WithActivityOptions(ctx, notifyOptions)
+		if err := workflow.ExecuteActivity(ctx, acts.Notify, note).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("reminder notification not delivered", "event_key", note.EventKey, "error", err)
+		}
+	})
+	workflow.SetCurrentDetails(ctx, w.details())
+	return nil
+}
+
+// continueAsNewDue reports whether this run should hand over to a new one: the server suggests
+// it, or the history reached the configured limit, and this run has made progress.
+func (w *invoiceWorkflow) continueAsNewDue(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	limit := w.ContinueAsNewAfterEvents
+	return w.actedThisRun > 0 && (info.GetContinueAsNewSuggested() || (limit > 0 && info.GetCurrentHistoryLength() >= limit))
+}
+
+// settle answers every action queued or still arriving and waits until every update handler has
+// returned its answer, so the run can end (or continue as new) with nothing in flight.
+func (w *invoiceWorkflow) settle(ctx workflow.Context) error {
+	for {
+		if err := w.drain(ctx); err != nil {
+			return err
+		}
+		if workflow.AllHandlersFinished(ctx) {
+			return nil
+		}
+		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
+			return err
+		}
+	}
+}
+
+// continueAsNew hands the whole state to a new run once nothing is in flight.
+func (w *invoiceWorkflow) continueAsNew(ctx workflow.Context) error {
+	if err := w.settle(ctx); err != nil {
+		return err
+	}
+	workflow.GetLogger(ctx).Info("continuing as new", "history_length", workflow.GetInfo(ctx).GetCurrentHistoryLength(), "runs", w.Runs)
+	state := w.State
+	return workflow.NewContinueAsNewError(ctx, InvoiceWorkflowType, ConfirmOrder{Order: w.Order, Resume: &state})
 }
 
 // listen moves every signal into the inbox as soon as it arrives, one goroutine per channel, so
 // the inbox keeps arrival order even while the workflow is busy with an activity (a selector over
 // several buffered channels would pick by channel, not by arrival).
 func (w *invoiceWorkflow) listen(ctx workflow.Context) {
-	for _, s := range signals {
-		ch := workflow.GetSignalChannel(ctx, s.name)
+	for _, m := range messages {
+		ch := workflow.GetSignalChannel(ctx, m.name)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			for {
 				var req invoice.ActionRequest
 				ch.Receive(ctx, &req)
-				w.Inbox = append(w.Inbox, withSignalAction(req, s.action))
+				w.Inbox = append(w.Inbox, withMessageAction(req, m.action))
 			}
 		})
 	}
-}
-
-// awaitPayment handles the buyer's actions one at a time, in arrival order, until the invoice is
-// paid; then it answers every action still queued or arriving meanwhile (they are refused).
-func (w *invoiceWorkflow) awaitPayment(ctx workflow.Context) error {
-	for !w.Status.Terminal() {
-		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 }); err != nil {
-			return err
-		}
-		if err := w.actNext(ctx); err != nil {
-			return err
-		}
-	}
-	return w.drain(ctx)
 }
 
 // actNext handles the oldest action in the inbox.
 func (w *invoiceWorkflow) actNext(ctx workflow.Context) error {
 	req := w.Inbox[0]
 	w.Inbox = w.Inbox[1:]
+	w.actedThisRun++
 	return w.act(ctx, req)
 }
 
-// drain answers every action left before the workflow ends: those in the inbox and those still in
-// the signal channels, until one pass finds none, so no signal ends unanswered and unaudited.
+// drain answers every action left before the workflow ends or continues as new: those in the
+// inbox and those still in the signal channels, until one pass finds none.
 func (w *invoiceWorkflow) drain(ctx workflow.Context) error {
 	for {
-		for _, s := range signals {
-			ch := workflow.GetSignalChannel(ctx, s.name)
+		for _, m := range messages {
+			ch := workflow.GetSignalChannel(ctx, m.name)
 			var req invoice.ActionRequest
 			for ch.ReceiveAsync(&req) {
-				w.Inbox = append(w.Inbox, withSignalAction(req, s.action))
+				w.Inbox = append(w.Inbox, withMessageAction(req, m.action))
 				req = invoice.ActionRequest{}
 			}
 		}
@@ -173,93 +360,184 @@ func (w *invoiceWorkflow) drain(ctx workflow.Context) error {
 	}
 }
 
-// withSignalAction sets the action a signal's name stands for. A payload naming another action is
-// kept as it is, so Decide refuses the mismatch instead of guessing.
-func withSignalAction(req invoice.ActionRequest, a invoice.Action) invoice.ActionRequest {
+// withMessageAction sets the action a message's name stands for. A payload naming another action
+// is kept as it is, so Decide refuses the mismatch instead of guessing.
+func withMessageAction(req invoice.ActionRequest, a invoice.Action) invoice.ActionRequest {
 	if req.Action == "" {
 		req.Action = a
 	} else if req.Action != a {
-		req.Action = invoice.Action(fmt.Sprintf("%s (sent on the %s signal)", req.Action, a))
+		req.Action = invoice.Action(fmt.Sprintf("%s (sent as %s)", req.Action, a))
 	}
 	return req
 }
 
-// act decides one action and records the answer: a transition moves the status, a refusal leaves
-// it as it is; both leave an audit row. An idempotency key already answered is not applied again.
+// act decides one action and records the answer: an accepted action changes the invoice, a
+// refusal leaves it as it is; both leave an audit row. A key already answered is not applied again.
 func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) error {
-	log := workflow.GetLogger(ctx)
-	from := w.Status
-	to, decision := invoice.Decide(invoice.Facts{Status: from, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID}, req)
 	prior, seen := w.Answers[req.IdempotencyKey]
-	switch {
-	case seen && prior.Action == req.Action:
-		log.Info("action already answered", "idempotency_key", req.IdempotencyKey, "accepted", prior.Accepted)
+	if seen && prior.Action == req.Action {
+		workflow.GetLogger(ctx).Info("action already answered", "idempotency_key", req.IdempotencyKey, "accepted", prior.Accepted)
 		return nil
-	case seen:
-		to, decision = from, &invoice.Refusal{Code: invoice.RefusedInvalid,
-			Reason: fmt.Sprintf("idempotency_key %q was already used for %s", req.IdempotencyKey, prior.Action)}
 	}
+	if seen {
+		return w.refuse(ctx, req, &invoice.Refusal{Code: invoice.RefusedInvalid, Reason: reusedKey(req.IdempotencyKey, prior.Action)})
+	}
+	to, revised, refusal := w.decide(req)
+	switch {
+	case refusal != nil:
+		return w.refuse(ctx, req, refusal)
+	case req.Action == invoice.ActionVendorUpdate:
+		return w.revise(ctx, req, revised)
+	}
+	pending := w.UpdatePending && req.Action != invoice.ActionAcknowledgeUpdate
 	e := w.event(ctx, invoice.EventTransition)
-	e.Action, e.Actor, e.From, e.To, e.Reason = req.Action, req.Actor, from, to, req.Reason
-	answer := Answer{Action: req.Action, Accepted: true, Status: to}
-	var refusal *invoice.Refusal
-	if errors.As(decision, &refusal) {
-		e.Kind, e.To, e.Code, e.Reason = invoice.EventRefused, from, string(refusal.Code), refusal.Reason
-		answer = Answer{Action: req.Action, Code: refusal.Code, Reason: refusal.Reason, Status: from}
-	}
+	e.Action, e.Actor, e.From, e.To, e.Reason, e.UpdatePending = req.Action, req.Actor, w.Status, to, req.Reason, pending
 	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
 		return err
 	}
-	if req.IdempotencyKey != "" && !seen {
-		w.Answers[req.IdempotencyKey] = answer
-	}
-	if !answer.Accepted {
-		log.Info("action refused", "action", req.Action, "code", refusal.Code, "reason", refusal.Reason)
-		return nil
-	}
-	w.Transitions = append(w.Transitions, Transition{At: e.OccurredAt, Action: req.Action, Actor: req.Actor, From: from, To: to})
-	return w.enter(ctx, to, e.OccurredAt)
+	w.UpdatePending = pending
+	return w.accept(ctx, req, e)
 }
 
-// enter moves the workflow into status s, decided at time at, and shows it to ops: search
-// attributes and details.
+// revise stores a vendor update as a new revision: its PDF next to the earlier ones, the revised
+// invoice back in AP with the warning set. A bad PDF or an invoice number already taken is a
+// refusal; the invoice is unchanged.
+func (w *invoiceWorkflow) revise(ctx workflow.Context, req invoice.ActionRequest, revised invoice.Order) error {
+	next := w.Revision + 1
+	var doc invoice.Document
+	err := workflow.ExecuteActivity(ctx, acts.StorePDF, activities.StorePDFInput{
+		Order: revised, Revision: next, StagingKey: req.Update.StagingKey, RenderedAt: workflow.Now(ctx),
+	}).Get(ctx, &doc)
+	if refusal := refusalOf(err); refusal != nil {
+		return w.refuse(ctx, req, refusal)
+	} else if err != nil {
+		return err
+	}
+	e := w.event(ctx, invoice.EventTransition)
+	e.Action, e.Actor, e.From, e.To, e.Reason = req.Action, req.Actor, w.Status, invoice.StatusAP, req.Reason
+	e.UpdatePending, e.Revision = true, next
+	err = workflow.ExecuteActivity(ctx, acts.ReviseInvoice, activities.ReviseInput{
+		InvoiceID: w.InvoiceID, Revision: next, Order: revised, Document: doc, Event: e,
+	}).Get(ctx, nil)
+	if refusal := refusalOf(err); refusal != nil {
+		return w.refuse(ctx, req, refusal)
+	} else if err != nil {
+		return err
+	}
+	w.Order, w.Revision, w.Document, w.UpdatePending = revised, next, doc, true
+	w.Discrepancy = revised.Discrepancy()
+	w.Revisions = append(w.Revisions, Revision{Revision: next, InvoiceNumber: revised.InvoiceNumber,
+		Currency: revised.Currency, TotalMinor: revised.TotalMinor, Document: doc, At: e.OccurredAt})
+	return w.accept(ctx, req, e)
+}
+
+// refusalOf turns an activity's business refusal of a vendor update into a Refusal.
+func refusalOf(err error) *invoice.Refusal {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return nil
+	}
+	switch appErr.Type() {
+	case activities.ErrTypeInvalidPDF:
+		return &invoice.Refusal{Code: invoice.RefusedInvalidPDF, Reason: appErr.Message()}
+	case activities.ErrTypeInvoiceNumberTaken:
+		return &invoice.Refusal{Code: invoice.RefusedTaken, Reason: appErr.Message()}
+	}
+	return nil
+}
+
+// accept records an accepted action's answer and moves the workflow to the event's status.
+func (w *invoiceWorkflow) accept(ctx workflow.Context, req invoice.ActionRequest, e invoice.Event) error {
+	w.answer(req, Answer{Action: req.Action, Accepted: true, Status: e.To})
+	w.Transitions = append(w.Transitions, Transition{At: e.OccurredAt, Action: req.Action, Actor: req.Actor, From: e.From, To: e.To})
+	return w.enter(ctx, e.To, e.OccurredAt)
+}
+
+// refuse records a refusal: an audit row and the answer; the invoice stays as it is.
+func (w *invoiceWorkflow) refuse(ctx workflow.Context, req invoice.ActionRequest, r *invoice.Refusal) error {
+	e := w.event(ctx, invoice.EventRefused)
+	e.Action, e.Actor, e.From, e.To, e.Code, e.Reason = req.Action, req.Actor, w.Status, w.Status, string(r.Code), r.Reason
+	e.UpdatePending = w.UpdatePending
+	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
+		return err
+	}
+	if _, seen := w.Answers[req.IdempotencyKey]; !seen {
+		w.answer(req, Answer{Action: req.Action, Code: r.Code, Reason: r.Reason, Status: w.Status})
+	}
+	workflow.GetLogger(ctx).Info("action refused", "action", req.Action, "code", r.Code, "reason", r.Reason)
+	return nil
+}
+
+// answer keeps the first answer to an idempotency key.
+func (w *invoiceWorkflow) answer(req invoice.ActionRequest, a Answer) {
+	if req.IdempotencyKey != "" {
+		w.Answers[req.IdempotencyKey] = a
+	}
+}
+
+// enter moves the workflow into status s, decided at time at, and shows it to ops. A new status
+// starts a new stay, with its own reminders.
 func (w *invoiceWorkflow) enter(ctx workflow.Context, s invoice.Status, at time.Time) error {
-	w.Status, w.StatusSince = s, at
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(s)),
+	if s != w.Status || w.StatusSince.IsZero() {
+		w.StatusSince, w.RemindersSent = at, 0
+	}
+	w.Status = s
+	return w.show(ctx)
+}
+
+// show keeps the ops view current: search attributes and the workflow's current details.
+func (w *invoiceWorkflow) show(ctx workflow.Context) error {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(w.Status)),
 		AttrInvoiceNumber.ValueSet(w.Order.InvoiceNumber), AttrRevision.ValueSet(int64(w.Revision)),
-		AttrUpdatePending.ValueSet(false)); err != nil {
+		AttrUpdatePending.ValueSet(w.UpdatePending)); err != nil {
 		return err
 	}
 	workflow.SetCurrentDetails(ctx, w.details())
 	return nil
 }
 
+// waitingFor says who the invoice waits for in its status.
+func (w *invoiceWorkflow) waitingFor() string {
+	if w.UpdatePending && !w.Status.Terminal() {
+		return "the buyer to review the vendor's update"
+	}
+	switch w.Status {
+	case invoice.StatusAP:
+		return "buyer procurement to approve"
+	case invoice.StatusAA:
+		return "buyer accounting to approve payment"
+	case invoice.StatusA:
+		return "buyer accounting to mark it paid"
+	}
+	return "nothing"
+}
+
 // details is the workflow's current details in the Temporal UI (markdown).
 func (w *invoiceWorkflow) details() string {
 	o := w.Order
-	waiting := map[invoice.Status]string{
-		invoice.StatusAP: "buyer procurement to approve",
-		invoice.StatusAA: "buyer accounting to approve payment",
-		invoice.StatusA:  "buyer accounting to mark it paid",
-		invoice.StatusP:  "nothing: paid",
-	}[w.Status]
-	return fmt.Sprintf("**%s** (%s) since %s\n\nInvoice %s, revision %d: %s (PO total %s)\n\nWaiting for %s.",
-		w.Status, w.Status.Label(), w.StatusSince.UTC().Format(time.RFC3339), o.InvoiceNumber, w.Revision,
-		invoice.FormatMoney(o.TotalMinor, o.Currency), invoice.FormatMoney(o.POTotalMinor, o.Currency), waiting)
+	warning := ""
+	if w.UpdatePending {
+		warning = "\n\n⚠ The vendor updated this invoice; the buyer has not reviewed the update yet."
+	}
+	return fmt.Sprintf("**%s** (%s) since %s%s\n\nInvoice %s, revision %d: %s (PO total %s)\n\nWaiting for %s.",
+		w.Status, w.Status.Label(), w.StatusSince.UTC().Format(time.RFC3339), warning, o.InvoiceNumber, w.Revision,
+		invoice.FormatMoney(o.TotalMinor, o.Currency), invoice.FormatMoney(o.POTotalMinor, o.Currency), w.waitingFor())
 }
 
 // event starts an audit event of this workflow with the next deterministic key.
 func (w *invoiceWorkflow) event(ctx workflow.Context, kind invoice.EventKind) invoice.Event {
 	w.EventSeq++
 	return invoice.Event{
-		Key:        fmt.Sprintf("%s#%d", w.WorkflowID, w.EventSeq),
-		WorkflowID: w.WorkflowID,
-		InvoiceID:  w.InvoiceID,
-		VendorID:   w.Order.VendorID,
-		BuyerID:    w.Order.BuyerID,
-		PONumber:   w.Order.PONumber,
-		Kind:       kind,
-		OccurredAt: workflow.Now(ctx),
+		Key:           fmt.Sprintf("%s#%d", w.WorkflowID, w.EventSeq),
+		WorkflowID:    w.WorkflowID,
+		InvoiceID:     w.InvoiceID,
+		VendorID:      w.Order.VendorID,
+		BuyerID:       w.Order.BuyerID,
+		PONumber:      w.Order.PONumber,
+		Kind:          kind,
+		OccurredAt:    workflow.Now(ctx),
+		UpdatePending: w.UpdatePending,
+		Revision:      w.Revision,
 	}
 }
 
@@ -273,7 +551,8 @@ func (w *invoiceWorkflow) rejectOr(ctx workflow.Context, err error) (Result, err
 	return Result{}, err
 }
 
-// finishWithout ends a workflow that created no invoice, with an audit row saying why.
+// finishWithout ends a workflow that created no invoice, with an audit row saying why. Actions
+// sent meanwhile are answered (refused: there is no invoice).
 func (w *invoiceWorkflow) finishWithout(ctx workflow.Context, outcome Outcome, kind invoice.EventKind, code, reason string) (Result, error) {
 	e := w.event(ctx, kind)
 	e.Code, e.Reason = code, reason
@@ -281,7 +560,7 @@ func (w *invoiceWorkflow) finishWithout(ctx workflow.Context, outcome Outcome, k
 		return Result{}, err
 	}
 	w.Outcome, w.Reason = outcome, code+": "+reason
-	if err := w.drain(ctx); err != nil {
+	if err := w.settle(ctx); err != nil {
 		return Result{}, err
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(outcome))); err != nil {

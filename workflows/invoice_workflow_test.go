@@ -656,7 +656,7 @@ func TestInvoiceWorkflow_InvalidRequestsRefused(t *testing.T) {
 	h.assertEvents(events, wantCreated, wantApprove, wantApprovePayment,
 		refused(invoice.ActionMarkPaid, invoice.StatusA, invoice.RefusedInvalid),
 		refused(invoice.ActionMarkPaid, invoice.StatusA, invoice.RefusedInvalid),
-		refused("mark_paid (sent on the approve signal)", invoice.StatusA, invoice.RefusedInvalid),
+		refused("mark_paid (sent as approve)", invoice.StatusA, invoice.RefusedInvalid),
 		wantMarkPaid)
 }
 

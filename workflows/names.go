@@ -19,24 +19,40 @@ const InvoiceWorkflowType = "K2KInvoice"
 // QueryStatus returns the invoice's current State.
 const QueryStatus = "status"
 
-// Signal names, one per human action. The payload of each is an invoice.ActionRequest.
+// Message names, one per human action. Each is the name of a signal (fire-and-forget) and of an
+// update (the caller waits for accepted or refused) carrying the same invoice.ActionRequest.
 const (
-	SignalApprove        = "approve"
-	SignalApprovePayment = "approve-payment"
-	SignalMarkPaid       = "mark-paid"
+	SignalApprove               = "approve"
+	SignalApprovePayment        = "approve-payment"
+	SignalReturnToProcurement   = "return-to-procurement"
+	SignalCancelPaymentApproval = "cancel-payment-approval"
+	SignalMarkPaid              = "mark-paid"
+	SignalVendorUpdate          = "vendor-update"
+	SignalAcknowledgeUpdate     = "acknowledge-update"
 )
 
-// SignalFor names the signal that carries an action.
+// messages pairs each message name with the action it carries.
+var messages = []struct {
+	name   string
+	action invoice.Action
+}{
+	{SignalApprove, invoice.ActionApprove},
+	{SignalApprovePayment, invoice.ActionApprovePayment},
+	{SignalReturnToProcurement, invoice.ActionReturnToProcurement},
+	{SignalCancelPaymentApproval, invoice.ActionCancelPaymentApproval},
+	{SignalMarkPaid, invoice.ActionMarkPaid},
+	{SignalVendorUpdate, invoice.ActionVendorUpdate},
+	{SignalAcknowledgeUpdate, invoice.ActionAcknowledgeUpdate},
+}
+
+// SignalFor names the signal (and the update) that carries an action.
 func SignalFor(a invoice.Action) (string, error) {
-	switch a {
-	case invoice.ActionApprove:
-		return SignalApprove, nil
-	case invoice.ActionApprovePayment:
-		return SignalApprovePayment, nil
-	case invoice.ActionMarkPaid:
-		return SignalMarkPaid, nil
+	for _, m := range messages {
+		if m.action == a {
+			return m.name, nil
+		}
 	}
-	return "", fmt.Errorf("action %q has no signal", a)
+	return "", fmt.Errorf("action %q is not one of %v", a, invoice.Actions())
 }
 
 // Search attributes for ops in the Temporal UI. They must be registered on the namespace

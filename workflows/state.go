@@ -11,6 +11,51 @@ import (
 type ConfirmOrder struct {
 	Order      invoice.Order `json:"order"`
 	StagingKey string        `json:"staging_key,omitempty"`
+	// Reminders says when to remind people of an invoice waiting in a status; zero values take
+	// DefaultReminders.
+	Reminders ReminderPolicy `json:"reminders"`
+	// ContinueAsNewAfterEvents continues the workflow as new once its history holds this many
+	// events, besides whenever the server suggests it. 0: only when suggested. For tests.
+	ContinueAsNewAfterEvents int `json:"continue_as_new_after_events,omitempty"`
+	// Resume is the state handed over by continue-as-new; nil on the first run.
+	Resume *State `json:"resume,omitempty"`
+}
+
+// ReminderPolicy is how long an invoice may wait in each status before a reminder, and how many
+// reminders one stay in a status gets. A zero duration sends no reminders for that status.
+type ReminderPolicy struct {
+	AP  time.Duration `json:"ap"`
+	AA  time.Duration `json:"aa"`
+	A   time.Duration `json:"a"`
+	Max int           `json:"max"`
+}
+
+// DefaultReminders remind procurement after 3 days in AP, accounting after 2 days in AA and after
+// 7 days in A, at most 3 times per stay.
+var DefaultReminders = ReminderPolicy{AP: 72 * time.Hour, AA: 48 * time.Hour, A: 7 * 24 * time.Hour, Max: 3}
+
+// orDefault fills what p leaves unset from DefaultReminders.
+func (p ReminderPolicy) orDefault() ReminderPolicy {
+	if p == (ReminderPolicy{}) {
+		return DefaultReminders
+	}
+	if p.Max == 0 {
+		p.Max = DefaultReminders.Max
+	}
+	return p
+}
+
+// after is how long an invoice may wait in status s before a reminder (0: never).
+func (p ReminderPolicy) after(s invoice.Status) time.Duration {
+	switch s {
+	case invoice.StatusAP:
+		return p.AP
+	case invoice.StatusAA:
+		return p.AA
+	case invoice.StatusA:
+		return p.A
+	}
+	return 0
 }
 
 // Outcome is how an invoice workflow ended; empty while it runs.
@@ -22,6 +67,17 @@ const (
 	OutcomeNotEligible Outcome = "not_eligible" // connection inactive or a company did not opt in
 	OutcomeRejected    Outcome = "rejected"     // the order's content was refused (bad PDF, invoice number taken)
 )
+
+// Revision is one version of the invoice: the first from the confirmation, the next ones from
+// vendor updates. Every revision's PDF stays in storage.
+type Revision struct {
+	Revision      int              `json:"revision"`
+	InvoiceNumber string           `json:"invoice_number"`
+	Currency      string           `json:"currency"`
+	TotalMinor    int64            `json:"total_minor"`
+	Document      invoice.Document `json:"document"`
+	At            time.Time        `json:"at"`
+}
 
 // Transition is one accepted action in the invoice's history.
 type Transition struct {
@@ -55,7 +111,11 @@ type State struct {
 	StatusSince time.Time        `json:"status_since"`
 	Revision    int              `json:"revision,omitempty"`
 	Document    invoice.Document `json:"document"`
-	// Discrepancy is the invoice total minus the PO total, in minor units (0 when they agree).
+	// UpdatePending is the warning flag: a vendor update the buyer has not acknowledged yet.
+	UpdatePending bool       `json:"update_pending"`
+	Revisions     []Revision `json:"revisions"`
+	// Discrepancy is the current invoice total minus the PO total, in minor units (0 when they
+	// agree). Reported, never blocking.
 	Discrepancy int64             `json:"discrepancy_minor"`
 	Transitions []Transition      `json:"transitions"`
 	Answers     map[string]Answer `json:"answers"`
@@ -63,6 +123,13 @@ type State struct {
 	EventSeq int `json:"event_seq"`
 	// Inbox holds the actions received and not yet handled, oldest first.
 	Inbox []invoice.ActionRequest `json:"inbox,omitempty"`
+	// RemindersSent counts the reminders of the current stay in Status.
+	RemindersSent int            `json:"reminders_sent"`
+	Reminders     ReminderPolicy `json:"reminder_policy"`
+	// ContinueAsNewAfterEvents is carried from the input to every run.
+	ContinueAsNewAfterEvents int `json:"continue_as_new_after_events,omitempty"`
+	// Runs counts the workflow runs this invoice has lived through (1 before any continue-as-new).
+	Runs int `json:"runs"`
 }
 
 // Result is what a finished invoice workflow returns.

@@ -74,12 +74,15 @@ func (d *Deps) Close() {
 
 // Activities are the activities over these connections.
 func (d *Deps) Activities() *activities.Activities {
-	return &activities.Activities{Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: d.Config.PDFMaxBytes}
+	return &activities.Activities{Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: d.Config.PDFMaxBytes,
+		Notifier: activities.NewNotifier(d.Config.NotifyURL)}
 }
 
 // InvoiceClient is the invoice client over these connections.
 func (d *Deps) InvoiceClient() *invoiceclient.Client {
-	return &invoiceclient.Client{Temporal: d.Temporal, Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: d.Config.PDFMaxBytes}
+	c := d.Config
+	return &invoiceclient.Client{Temporal: d.Temporal, Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: c.PDFMaxBytes,
+		Reminders: workflows.ReminderPolicy{AP: c.RemindAP, AA: c.RemindAA, A: c.RemindA, Max: c.RemindersMax}}
 }
 
 // NewWorker makes a worker on the invoice task queue with the workflow and activities registered.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -37,6 +38,14 @@ type Config struct {
 	LogLevel slog.Level `env:"K2K_LOG_LEVEL" envDefault:"info"`
 	// MigrateOnStart applies pending schema migrations when the worker starts.
 	MigrateOnStart bool `env:"K2K_MIGRATE_ON_START" envDefault:"true"`
+	// NotifyURL is the webhook reminders are posted to; empty: reminders are only recorded.
+	NotifyURL string `env:"K2K_NOTIFY_URL"`
+	// Reminders are the waits before reminding people of an invoice, used by whoever starts
+	// invoice workflows (0: no reminders in that status).
+	RemindAP     time.Duration `env:"K2K_REMIND_AP" envDefault:"72h"`
+	RemindAA     time.Duration `env:"K2K_REMIND_AA" envDefault:"48h"`
+	RemindA      time.Duration `env:"K2K_REMIND_A" envDefault:"168h"`
+	RemindersMax int           `env:"K2K_REMINDERS_MAX" envDefault:"3"`
 }
 
 // Load reads Config from the environment. The error names every missing or malformed variable.
@@ -47,6 +56,9 @@ func Load() (Config, error) {
 	}
 	if cfg.PDFMaxBytes <= 0 {
 		return Config{}, errors.New("configuration: K2K_PDF_MAX_BYTES must be greater than zero")
+	}
+	if cfg.RemindAP < 0 || cfg.RemindAA < 0 || cfg.RemindA < 0 || cfg.RemindersMax < 0 {
+		return Config{}, errors.New("configuration: K2K_REMIND_AP, K2K_REMIND_AA, K2K_REMIND_A and K2K_REMINDERS_MAX must not be negative")
 	}
 	return cfg, nil
 }

@@ -12,6 +12,7 @@ const (
 	EventInvoiceCreated EventKind = "invoice_created" // the AP invoice exists
 	EventTransition     EventKind = "transition"      // an accepted action moved the status
 	EventRefused        EventKind = "refused"         // an action was refused; nothing changed
+	EventReminder       EventKind = "reminder"        // the invoice has waited too long in its status
 )
 
 // Event is one audit row: who, when, from, to, why. Key is unique per event and derived from the
@@ -31,6 +32,10 @@ type Event struct {
 	Code       string    `json:"code,omitempty"` // refusal code or not-eligible reason
 	Reason     string    `json:"reason,omitempty"`
 	OccurredAt time.Time `json:"occurred_at"`
+	// UpdatePending is the warning flag after the event: a vendor update awaits review.
+	UpdatePending bool `json:"update_pending"`
+	// Revision is the invoice's revision after the event (0 before the invoice exists).
+	Revision int `json:"revision,omitempty"`
 }
 
 // PDFSource says where an invoice's PDF came from.

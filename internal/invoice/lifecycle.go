@@ -3,6 +3,7 @@ package invoice
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -38,11 +39,15 @@ func (s Status) Terminal() bool { return s == StatusP }
 // Action is a human action on an invoice. Each one is sent as a signal named after it.
 type Action string
 
-// The actions of the lifecycle.
+// The actions of the lifecycle (DESIGN.md §3).
 const (
-	ActionApprove        Action = "approve"         // procurement approves: AP → AA
-	ActionApprovePayment Action = "approve_payment" // accounting approves payment: AA → A
-	ActionMarkPaid       Action = "mark_paid"       // accounting marks paid: A → P
+	ActionApprove               Action = "approve"                 // procurement approves: AP → AA
+	ActionApprovePayment        Action = "approve_payment"         // accounting approves payment: AA → A
+	ActionReturnToProcurement   Action = "return_to_procurement"   // accounting returns it: AA → AP, with a reason
+	ActionCancelPaymentApproval Action = "cancel_payment_approval" // accounting takes approval back: A → AA
+	ActionMarkPaid              Action = "mark_paid"               // accounting marks paid: A → P
+	ActionVendorUpdate          Action = "vendor_update"           // vendor sends a new revision: AP/AA/A → AP, warning set
+	ActionAcknowledgeUpdate     Action = "acknowledge_update"      // buyer reviewed the new revision: warning cleared
 )
 
 // Role is the role a user acts in.
@@ -71,36 +76,49 @@ type Actor struct {
 	Role      Role   `json:"role"`
 }
 
-// ActionRequest is one human action as it reaches the workflow, as a signal payload.
+// ActionRequest is one human action as it reaches the workflow, as a signal or update payload.
 // IdempotencyKey makes a re-delivered action apply once.
 type ActionRequest struct {
-	Action           Action `json:"action"`
-	Actor            Actor  `json:"actor"`
-	IdempotencyKey   string `json:"idempotency_key"`
-	Reason           string `json:"reason,omitempty"`
-	PaymentDate      string `json:"payment_date,omitempty"`      // mark_paid: YYYY-MM-DD
-	PaymentReference string `json:"payment_reference,omitempty"` // mark_paid: bank or ERP reference
+	Action           Action         `json:"action"`
+	Actor            Actor          `json:"actor"`
+	IdempotencyKey   string         `json:"idempotency_key"`
+	Reason           string         `json:"reason,omitempty"`            // required to return to procurement
+	PaymentDate      string         `json:"payment_date,omitempty"`      // mark_paid: YYYY-MM-DD
+	PaymentReference string         `json:"payment_reference,omitempty"` // mark_paid: bank or ERP reference
+	Update           *InvoiceUpdate `json:"update,omitempty"`            // vendor_update: the new revision
 }
 
 // rule is one row of the lifecycle table: from which statuses an action is allowed, where it
-// leads, and which party and roles may send it.
+// leads (empty: the status stays), which party and roles may send it, and how it depends on the
+// unreviewed-update warning.
 type rule struct {
 	from  []Status
 	to    Status
 	party Party
 	roles []Role
+	// blockedByWarning refuses the action while a vendor update awaits the buyer's review.
+	blockedByWarning bool
+	// needsWarning allows the action only while a vendor update awaits review.
+	needsWarning bool
 }
+
+var buyerRoles = []Role{RoleProcurement, RoleAccounting}
 
 // rules is the lifecycle table of DESIGN.md §3. New actions are new rows.
 var rules = map[Action]rule{
-	ActionApprove:        {from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}},
-	ActionApprovePayment: {from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}},
-	ActionMarkPaid:       {from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	ActionApprove:               {from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true},
+	ActionApprovePayment:        {from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
+	ActionReturnToProcurement:   {from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	ActionCancelPaymentApproval: {from: []Status{StatusA}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	ActionMarkPaid:              {from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
+	ActionVendorUpdate:          {from: []Status{StatusAP, StatusAA, StatusA}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
+	ActionAcknowledgeUpdate:     {from: []Status{StatusAP, StatusAA, StatusA}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
 }
 
 // Actions lists every known action, in lifecycle order.
 func Actions() []Action {
-	return []Action{ActionApprove, ActionApprovePayment, ActionMarkPaid}
+	return []Action{ActionApprove, ActionApprovePayment, ActionReturnToProcurement, ActionCancelPaymentApproval,
+		ActionMarkPaid, ActionVendorUpdate, ActionAcknowledgeUpdate}
 }
 
 // Facts is what a decision needs to know about an invoice.
@@ -108,6 +126,8 @@ type Facts struct {
 	Status   Status
 	VendorID string
 	BuyerID  string
+	// UpdatePending is the warning flag: a vendor update the buyer has not reviewed yet.
+	UpdatePending bool
 }
 
 // RefusalCode classifies why an action was refused.
@@ -119,7 +139,17 @@ const (
 	RefusedWrongActor  RefusalCode = "wrong_actor"          // this company or role may not send it
 	RefusedWrongStatus RefusalCode = "not_allowed_in_state" // not allowed in the current status
 	RefusedNoInvoice   RefusalCode = "no_invoice"           // the order did not become an invoice
+	RefusedUnreviewed  RefusalCode = "update_unreviewed"    // a vendor update awaits the buyer's review
+	RefusedPaid        RefusalCode = "invoice_paid"         // a paid invoice cannot be updated
+	RefusedTaken       RefusalCode = "invoice_number_taken" // the new invoice number belongs to another invoice
+	RefusedInvalidPDF  RefusalCode = "invalid_pdf"          // the vendor's new PDF is not a PDF or too large
 )
+
+// RefusalCodes lists every refusal code, for callers that map them (the gateway, the CLI).
+func RefusalCodes() []RefusalCode {
+	return []RefusalCode{RefusedInvalid, RefusedWrongActor, RefusedWrongStatus, RefusedNoInvoice,
+		RefusedUnreviewed, RefusedPaid, RefusedTaken, RefusedInvalidPDF}
+}
 
 // Refusal is a business answer: the action is not applied, the invoice is unchanged.
 type Refusal struct {
@@ -156,11 +186,23 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 		return f.Status, refuse(RefusedWrongActor, "%s needs role %v, not %q", req.Action, r.roles, req.Actor.Role)
 	}
 	if f.Status == "" {
-		return f.Status, refuse(RefusedNoInvoice, "the order did not become an invoice, so it cannot be %s", req.Action)
+		return f.Status, refuse(RefusedNoInvoice, "there is no invoice for this order (not yet, or the order did not become one), so %s is not possible", req.Action)
+	}
+	if req.Action == ActionVendorUpdate && f.Status == StatusP {
+		return f.Status, refuse(RefusedPaid, "the invoice is paid and cannot be updated; issue a credit note instead")
 	}
 	if !slices.Contains(r.from, f.Status) {
 		return f.Status, refuse(RefusedWrongStatus, "%s is allowed in status %v, the invoice is in %s (%s)",
 			req.Action, r.from, f.Status, f.Status.Label())
+	}
+	if r.blockedByWarning && f.UpdatePending {
+		return f.Status, refuse(RefusedUnreviewed, "the vendor updated the invoice; the buyer must acknowledge the update before %s", req.Action)
+	}
+	if r.needsWarning && !f.UpdatePending {
+		return f.Status, refuse(RefusedWrongStatus, "there is no unreviewed vendor update to acknowledge")
+	}
+	if r.to == "" {
+		return f.Status, nil
 	}
 	return r.to, nil
 }
@@ -177,12 +219,21 @@ func checkRequest(req ActionRequest) error {
 	case len(req.IdempotencyKey) > 200:
 		return refuse(RefusedInvalid, "idempotency_key must be at most 200 bytes")
 	}
-	if req.Action == ActionMarkPaid {
+	switch req.Action {
+	case ActionMarkPaid:
 		if _, err := time.Parse(time.DateOnly, req.PaymentDate); err != nil {
 			return refuse(RefusedInvalid, "payment_date must be a calendar date as YYYY-MM-DD")
 		}
-		if req.PaymentReference == "" {
+		if strings.TrimSpace(req.PaymentReference) == "" {
 			return refuse(RefusedInvalid, "payment_reference is required to mark an invoice paid")
+		}
+	case ActionReturnToProcurement:
+		if strings.TrimSpace(req.Reason) == "" {
+			return refuse(RefusedInvalid, "reason is required to return an invoice to procurement")
+		}
+	case ActionVendorUpdate:
+		if req.Update == nil {
+			return refuse(RefusedInvalid, "update is required: the new invoice number, issue date, currency, total and lines")
 		}
 	}
 	return nil

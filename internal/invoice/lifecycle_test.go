@@ -25,12 +25,19 @@ func goodRequest(action Action) ActionRequest {
 		IdempotencyKey: "key-" + string(action),
 	}
 	switch action {
-	case ActionApprovePayment:
+	case ActionApprovePayment, ActionCancelPaymentApproval:
 		req.Actor.Role = RoleAccounting
+	case ActionReturnToProcurement:
+		req.Actor.Role = RoleAccounting
+		req.Reason = "quantities do not match the goods received"
 	case ActionMarkPaid:
 		req.Actor.Role = RoleAccounting
 		req.PaymentDate = "2026-04-30"
 		req.PaymentReference = "BANK-2026-0042"
+	case ActionVendorUpdate:
+		req.Actor = Actor{CompanyID: testVendor, UserID: "v-3", Role: RoleVendor}
+		req.Update = &InvoiceUpdate{InvoiceNumber: "INV-2", IssueDate: "2026-04-02", Currency: "EUR", TotalMinor: 100,
+			Lines: []Line{{Description: "x", Quantity: 1, UnitPriceMinor: 100}}}
 	}
 	return req
 }
@@ -64,10 +71,11 @@ func wantRefusal(t *testing.T, f Facts, req ActionRequest, code RefusalCode, phr
 }
 
 func TestDecideEveryStatusAndAction(t *testing.T) {
+	// Without a pending vendor update; acknowledge_update then is refused in every status.
 	allowed := map[Status]map[Action]Status{
-		StatusAP: {ActionApprove: StatusAA},
-		StatusAA: {ActionApprovePayment: StatusA},
-		StatusA:  {ActionMarkPaid: StatusP},
+		StatusAP: {ActionApprove: StatusAA, ActionVendorUpdate: StatusAP},
+		StatusAA: {ActionApprovePayment: StatusA, ActionReturnToProcurement: StatusAP, ActionVendorUpdate: StatusAP},
+		StatusA:  {ActionMarkPaid: StatusP, ActionCancelPaymentApproval: StatusAA, ActionVendorUpdate: StatusAP},
 	}
 	for _, s := range append(allStatuses, Status("ES")) {
 		for _, a := range Actions() {
@@ -79,7 +87,14 @@ func TestDecideEveryStatusAndAction(t *testing.T) {
 					}
 					return
 				}
-				wantRefusal(t, facts(s), goodRequest(a), RefusedWrongStatus, string(s))
+				switch {
+				case s == StatusP && a == ActionVendorUpdate:
+					wantRefusal(t, facts(s), goodRequest(a), RefusedPaid, "credit note")
+				case a == ActionAcknowledgeUpdate && s != StatusP && s != "ES":
+					wantRefusal(t, facts(s), goodRequest(a), RefusedWrongStatus, "no unreviewed vendor update")
+				default:
+					wantRefusal(t, facts(s), goodRequest(a), RefusedWrongStatus, string(s))
+				}
 			})
 		}
 	}
@@ -87,7 +102,8 @@ func TestDecideEveryStatusAndAction(t *testing.T) {
 
 func TestActions(t *testing.T) {
 	got := Actions()
-	want := []Action{ActionApprove, ActionApprovePayment, ActionMarkPaid}
+	want := []Action{ActionApprove, ActionApprovePayment, ActionReturnToProcurement, ActionCancelPaymentApproval,
+		ActionMarkPaid, ActionVendorUpdate, ActionAcknowledgeUpdate}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Actions() = %v, want %v", got, want)
 	}

@@ -26,6 +26,8 @@ type Client struct {
 	Store       *store.Store
 	Blobs       *blob.Store
 	MaxPDFBytes int64
+	// Reminders go into every workflow this client starts.
+	Reminders workflows.ReminderPolicy
 }
 
 // Confirmation identifies the workflow of a confirmed order.
@@ -45,12 +47,13 @@ func (c *Client) Confirm(ctx context.Context, o invoice.Order, vendorPDF []byte)
 	if err := c.check(ctx, o, vendorPDF); err != nil {
 		return Confirmation{}, err
 	}
-	in := workflows.ConfirmOrder{Order: o}
+	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders}
 	if vendorPDF != nil {
-		in.StagingKey = blob.StagingKey(blob.SHA256Hex(vendorPDF))
-		if err := c.Blobs.Put(ctx, in.StagingKey, vendorPDF); err != nil {
-			return Confirmation{}, fmt.Errorf("stage vendor PDF: %w", err)
+		key, err := c.StagePDF(ctx, vendorPDF)
+		if err != nil {
+			return Confirmation{}, err
 		}
+		in.StagingKey = key
 	}
 	id := workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber)
 	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -105,15 +108,108 @@ func (c *Client) check(ctx context.Context, o invoice.Order, vendorPDF []byte) e
 	return nil
 }
 
+// StagePDF checks that data is a PDF within the size limit and uploads it to its content-addressed
+// staging key, where the workflow picks it up (for a confirmation or a vendor update).
+func (c *Client) StagePDF(ctx context.Context, data []byte) (string, error) {
+	if rule := pdf.Check(data, c.MaxPDFBytes); rule != "" {
+		return "", &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "pdf", Rule: rule}}}
+	}
+	key := blob.StagingKey(blob.SHA256Hex(data))
+	if err := c.Blobs.Put(ctx, key, data); err != nil {
+		return "", fmt.Errorf("stage PDF: %w", err)
+	}
+	return key, nil
+}
+
+// messageName is the signal and update name of req's action, or a field error.
+func messageName(req invoice.ActionRequest) (string, error) {
+	name, err := workflows.SignalFor(req.Action)
+	if err != nil {
+		return "", &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "action", Rule: err.Error()}}}
+	}
+	return name, nil
+}
+
 // Act sends a human action to the invoice workflow as a signal (fire-and-forget). The answer,
 // accepted or refused, is in the workflow's state under the request's idempotency key.
 func (c *Client) Act(ctx context.Context, workflowID string, req invoice.ActionRequest) error {
-	name, err := workflows.SignalFor(req.Action)
+	name, err := messageName(req)
 	if err != nil {
-		return &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "action", Rule: err.Error()}}}
+		return err
 	}
 	if err := c.Temporal.SignalWorkflow(ctx, workflowID, "", name, req); err != nil {
 		return fmt.Errorf("signal %s to %s: %w", name, workflowID, err)
+	}
+	return nil
+}
+
+// Do sends a human action as an update and waits for the workflow's answer: accepted, or a
+// *invoice.Refusal. A refusal by the update's validator never enters the workflow's history, so
+// Do writes its audit row here (keyed by the idempotency key, so a repeat writes it once).
+func (c *Client) Do(ctx context.Context, workflowID string, req invoice.ActionRequest) (workflows.Answer, error) {
+	name, err := messageName(req)
+	if err != nil {
+		return workflows.Answer{}, err
+	}
+	var answer workflows.Answer
+	handle, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflowID,
+		UpdateID:     string(req.Action) + "/" + req.IdempotencyKey,
+		UpdateName:   name,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = handle.Get(ctx, &answer)
+	}
+	refusal := asRefusal(err)
+	if refusal == nil {
+		if err != nil {
+			return answer, fmt.Errorf("update %s of %s: %w", name, workflowID, err)
+		}
+		return answer, nil
+	}
+	if err := c.auditValidatorRefusal(ctx, workflowID, req, refusal); err != nil {
+		return answer, err
+	}
+	return workflows.Answer{Action: req.Action, Code: refusal.Code, Reason: refusal.Reason}, refusal
+}
+
+// asRefusal reads a refusal out of an update's error: an application error typed with a
+// refusal code.
+func asRefusal(err error) *invoice.Refusal {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return nil
+	}
+	for _, code := range invoice.RefusalCodes() {
+		if appErr.Type() == string(code) {
+			return &invoice.Refusal{Code: code, Reason: appErr.Message()}
+		}
+	}
+	return nil
+}
+
+// auditValidatorRefusal records a refusal the workflow did not record itself: one its update
+// validator gave, which left no trace in the workflow (its answers hold nothing for this key and
+// action).
+func (c *Client) auditValidatorRefusal(ctx context.Context, workflowID string, req invoice.ActionRequest, r *invoice.Refusal) error {
+	st, err := c.State(ctx, workflowID)
+	if err != nil {
+		return err
+	}
+	if prior, ok := st.Answers[req.IdempotencyKey]; ok && prior.Action == req.Action {
+		return nil
+	}
+	e := invoice.Event{
+		Key:        workflowID + "#refused/" + string(req.Action) + "/" + req.IdempotencyKey,
+		WorkflowID: workflowID, InvoiceID: st.InvoiceID, VendorID: st.Order.VendorID, BuyerID: st.Order.BuyerID,
+		PONumber: st.Order.PONumber, Kind: invoice.EventRefused, Action: req.Action, Actor: req.Actor,
+		From: st.Status, To: st.Status, Code: string(r.Code), Reason: r.Reason, OccurredAt: time.Now().UTC(),
+		UpdatePending: st.UpdatePending, Revision: st.Revision,
+	}
+	if err := c.Store.EventRecord(ctx, e); err != nil {
+		return fmt.Errorf("audit refusal of %s: %w", req.Action, err)
 	}
 	return nil
 }

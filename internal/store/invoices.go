@@ -134,8 +134,8 @@ func (s *Store) EventRecord(ctx context.Context, e invoice.Event) error {
 		}
 		if e.Kind == invoice.EventTransition {
 			tag, err := tx.Exec(ctx, `
-				UPDATE vendor_invoices SET status = $2, updated_at = now()
-				WHERE id = $1 AND status = $3`, e.InvoiceID, string(e.To), string(e.From))
+				UPDATE vendor_invoices SET status = $2, update_pending = $4, updated_at = now()
+				WHERE id = $1 AND status = $3`, e.InvoiceID, string(e.To), string(e.From), e.UpdatePending)
 			if err != nil {
 				return err
 			}
@@ -157,13 +157,14 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e invoice.Event) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO invoice_events (event_key, workflow_id, invoice_id, vendor_id, buyer_id, po_number,
 			kind, action, actor_company_id, actor_user_id, actor_role, from_status, to_status, code,
-			reason, occurred_at)
+			reason, occurred_at, update_pending, revision)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''),
-			nullif($11, ''), nullif($12, ''), nullif($13, ''), nullif($14, ''), nullif($15, ''), $16)
+			nullif($11, ''), nullif($12, ''), nullif($13, ''), nullif($14, ''), nullif($15, ''), $16,
+			$17, nullif($18, 0))
 		ON CONFLICT (event_key) DO NOTHING`,
 		e.Key, e.WorkflowID, invoiceID, e.VendorID, e.BuyerID, e.PONumber, string(e.Kind), string(e.Action),
 		e.Actor.CompanyID, e.Actor.UserID, string(e.Actor.Role), string(e.From), string(e.To), e.Code,
-		e.Reason, e.OccurredAt)
+		e.Reason, e.OccurredAt, e.UpdatePending, e.Revision)
 	return err
 }
 
@@ -173,7 +174,8 @@ func (s *Store) EventsByWorkflowID(ctx context.Context, workflowID string) ([]in
 		SELECT event_key, workflow_id, coalesce(invoice_id, 0), vendor_id, buyer_id, po_number, kind,
 			coalesce(action, ''), coalesce(actor_company_id, ''), coalesce(actor_user_id, ''),
 			coalesce(actor_role, ''), coalesce(from_status, ''), coalesce(to_status, ''),
-			coalesce(code, ''), coalesce(reason, ''), occurred_at
+			coalesce(code, ''), coalesce(reason, ''), occurred_at, coalesce(update_pending, false),
+			coalesce(revision, 0)
 		FROM invoice_events WHERE workflow_id = $1 ORDER BY id`, workflowID)
 	if err != nil {
 		return nil, mapError(err, "events "+workflowID)
@@ -182,8 +184,54 @@ func (s *Store) EventsByWorkflowID(ctx context.Context, workflowID string) ([]in
 		var e invoice.Event
 		err := row.Scan(&e.Key, &e.WorkflowID, &e.InvoiceID, &e.VendorID, &e.BuyerID, &e.PONumber,
 			&e.Kind, &e.Action, &e.Actor.CompanyID, &e.Actor.UserID, &e.Actor.Role, &e.From, &e.To,
-			&e.Code, &e.Reason, &e.OccurredAt)
+			&e.Code, &e.Reason, &e.OccurredAt, &e.UpdatePending, &e.Revision)
 		return e, err
 	})
 	return events, mapError(err, "events "+workflowID)
+}
+
+// InvoiceRevision is a vendor update to store: the revised order, its PDF, and the event that
+// records it (From is the status it leaves; the invoice returns to AP with the warning set).
+type InvoiceRevision struct {
+	InvoiceID int64
+	Revision  int
+	Order     invoice.Order
+	Document  invoice.Document
+	Event     invoice.Event
+}
+
+// InvoiceRevise stores a new revision and moves the invoice to it, in one transaction: the
+// revision row (the earlier ones stay), the invoice's current number, amount and revision, status
+// AP, the warning flag, and the audit event. Guarded by the expected status and previous revision,
+// and idempotent on the event key. A new invoice number that another invoice of the same vendor
+// and buyer has is ErrConflict, and nothing is stored.
+func (s *Store) InvoiceRevise(ctx context.Context, r InvoiceRevision) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoice_events WHERE event_key = $1)`,
+			r.Event.Key).Scan(&exists); err != nil || exists {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			UPDATE vendor_invoices SET invoice_number = $2, currency = $3, total_minor = $4,
+				current_revision = $5, status = 'AP', update_pending = true, updated_at = now()
+			WHERE id = $1 AND status = $6 AND current_revision = $5 - 1`,
+			r.InvoiceID, r.Order.InvoiceNumber, r.Order.Currency, r.Order.TotalMinor, r.Revision, string(r.Event.From))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("invoice %d is not in status %s at revision %d: %w", r.InvoiceID, r.Event.From, r.Revision-1, ErrConflict)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO invoice_revisions (invoice_id, revision, invoice_number, issue_date, currency,
+				total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			r.InvoiceID, r.Revision, r.Order.InvoiceNumber, r.Order.IssueDate, r.Order.Currency, r.Order.TotalMinor,
+			r.Order.Lines, r.Document.Key, r.Document.Size, r.Document.SHA256, string(r.Document.Source)); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, r.Event)
+	})
+	return mapError(err, fmt.Sprintf("invoice %d revision %d", r.InvoiceID, r.Revision))
 }
