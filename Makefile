@@ -14,19 +14,21 @@ up: ## Start the dev stack (Temporal dev server + UI, versitygw, worker) in the 
 down: ## Stop the dev stack.
 	scripts/devstack.sh down
 
-tools: ## Build the pinned Temporal CLI and versitygw into .dev/bin.
+tools: ## Build the pinned Temporal CLI, versitygw and workflowcheck into .dev/bin.
 	scripts/devstack.sh tools
 
 build: ## Build the worker and the starter into bin/.
 	go build -o bin/ ./worker ./starter
 
-test: tools ## Run every test: unit, workflow (testsuite) and integration on real servers.
+test: tools ## Run every test: unit, workflow (testsuite), replay and integration on real servers.
 	go vet ./...
+	.dev/bin/workflowcheck ./...
 	go test $(GO_TEST_FLAGS) ./...
 
-lint: ## gofmt and go vet.
+lint: tools ## gofmt, go vet and workflowcheck (determinism of workflow code).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
+	.dev/bin/workflowcheck ./...
 
 clean: down ## Stop the dev stack and delete its state.
 	rm -rf .dev bin

@@ -3,7 +3,7 @@
 # attributes registered), versitygw (S3) with the bucket, PostgreSQL from DATABASE_URL or the
 # local server on 127.0.0.1:5432, and the worker. All state lives under .dev/ (ignored by git).
 #
-#   scripts/devstack.sh tools   build the pinned Temporal CLI and versitygw into .dev/bin
+#   scripts/devstack.sh tools   build the pinned Temporal CLI, versitygw and workflowcheck into .dev/bin
 #   scripts/devstack.sh up      start everything (idempotent) and write .dev/env
 #   scripts/devstack.sh down    stop everything started by up
 set -euo pipefail
@@ -42,6 +42,7 @@ build_tool() {
 cmd_tools() {
 	build_tool temporal "$root/tools/temporal" github.com/temporalio/cli/cmd/temporal "the Temporal CLI v1.5.1"
 	build_tool versitygw "$root/tools/versitygw" github.com/versity/versitygw/cmd/versitygw "versitygw v1.8.0"
+	build_tool workflowcheck "$root/tools/workflowcheck" go.temporal.io/sdk/contrib/tools/workflowcheck "workflowcheck v0.6.0"
 }
 
 # running NAME: whether the process started under NAME is alive.
