@@ -7,6 +7,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -79,6 +80,8 @@ type invoiceWorkflow struct {
 	// actedThisRun counts the actions this run handled; a run continues as new only after
 	// progress, so a low history limit cannot loop.
 	actedThisRun int
+	// notifying counts reminder notifications still being delivered; a run ends only when none is.
+	notifying int
 }
 
 // registerHandlers registers the status query and, for every action, an update whose validator
@@ -121,7 +124,9 @@ func RefusalError(code invoice.RefusalCode, reason string) error {
 }
 
 // validate answers, without changing anything, whether an update would be refused now. A key
-// already answered for the same action is accepted: the handler returns the first answer.
+// already answered, or queued, for the same action is accepted: the handler returns that action's
+// answer. While earlier actions wait in the inbox the status is about to change, so only what does
+// not depend on it is checked; the status rules then answer when the action's turn comes.
 func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
 	if prior, seen := w.Answers[req.IdempotencyKey]; seen {
 		if prior.Action == req.Action {
@@ -129,10 +134,35 @@ func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
 		}
 		return RefusalError(invoice.RefusedInvalid, reusedKey(req.IdempotencyKey, prior.Action))
 	}
+	for _, queued := range w.Inbox {
+		if queued.IdempotencyKey == req.IdempotencyKey && req.IdempotencyKey != "" {
+			if queued.Action == req.Action {
+				return nil
+			}
+			return RefusalError(invoice.RefusedInvalid, reusedKey(req.IdempotencyKey, queued.Action))
+		}
+	}
+	if len(w.Inbox) > 0 {
+		var refusal *invoice.Refusal
+		if err := invoice.Admissible(w.facts(), req); errors.As(err, &refusal) {
+			return RefusalError(refusal.Code, refusal.Reason)
+		}
+		if req.Action == invoice.ActionVendorUpdate {
+			if _, err := req.Update.Revise(w.Order); err != nil {
+				return RefusalError(invoice.RefusedInvalid, err.Error())
+			}
+		}
+		return nil
+	}
 	if _, _, refusal := w.decide(req); refusal != nil {
 		return RefusalError(refusal.Code, refusal.Reason)
 	}
 	return nil
+}
+
+// facts is what the lifecycle rules need to know about the invoice now.
+func (w *invoiceWorkflow) facts() invoice.Facts {
+	return invoice.Facts{Status: w.Status, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, UpdatePending: w.UpdatePending}
 }
 
 func reusedKey(key string, prior invoice.Action) string {
@@ -141,8 +171,7 @@ func reusedKey(key string, prior invoice.Action) string {
 
 // decide applies the lifecycle table to req and, for a vendor update, checks the revised order.
 func (w *invoiceWorkflow) decide(req invoice.ActionRequest) (invoice.Status, invoice.Order, *invoice.Refusal) {
-	to, err := invoice.Decide(invoice.Facts{Status: w.Status, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID,
-		UpdatePending: w.UpdatePending}, req)
+	to, err := invoice.Decide(w.facts(), req)
 	var refusal *invoice.Refusal
 	if errors.As(err, &refusal) {
 		return w.Status, w.Order, refusal
@@ -269,7 +298,9 @@ func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 		VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, PONumber: w.Order.PONumber,
 		InvoiceNumber: w.Order.InvoiceNumber, Status: w.Status, WaitingFor: w.waitingFor(), Since: w.StatusSince,
 		Reminder: w.RemindersSent}
+	w.notifying++
 	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.notifying-- }()
 		ctx = workflow.WithActivityOptions(ctx, notifyOptions)
 		if err := workflow.ExecuteActivity(ctx, acts.Notify, note).Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Warn("reminder notification not delivered", "event_key", note.EventKey, "error", err)
@@ -287,20 +318,35 @@ func (w *invoiceWorkflow) continueAsNewDue(ctx workflow.Context) bool {
 	return w.actedThisRun > 0 && (info.GetContinueAsNewSuggested() || (limit > 0 && info.GetCurrentHistoryLength() >= limit))
 }
 
-// settle answers every action queued or still arriving and waits until every update handler has
-// returned its answer, so the run can end (or continue as new) with nothing in flight.
+// settle answers every action queued or still arriving, and waits until every update handler has
+// returned its answer and every notification is delivered (or given up), so the run can end (or
+// continue as new) with nothing in flight.
 func (w *invoiceWorkflow) settle(ctx workflow.Context) error {
+	idle := func() bool { return workflow.AllHandlersFinished(ctx) && w.notifying == 0 }
 	for {
+		if err := yield(ctx); err != nil {
+			return err
+		}
 		if err := w.drain(ctx); err != nil {
 			return err
 		}
-		if workflow.AllHandlersFinished(ctx) {
+		if idle() {
 			return nil
 		}
-		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 || idle() }); err != nil {
 			return err
 		}
 	}
+}
+
+// yield lets every other coroutine of the workflow run before this one goes on. The SDK hands a
+// signal straight to a listener blocked in Receive, so it is in no channel buffer for drain to
+// find until that listener has run and moved it into the inbox; without yielding, a run could
+// end or continue as new with that signal still in the listener's hands.
+func yield(ctx workflow.Context) error {
+	done := false
+	workflow.Go(ctx, func(workflow.Context) { done = true })
+	return workflow.Await(ctx, func() bool { return done })
 }
 
 // continueAsNew hands the whole state to a new run once nothing is in flight.
@@ -392,6 +438,9 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) e
 	pending := w.UpdatePending && req.Action != invoice.ActionAcknowledgeUpdate
 	e := w.event(ctx, invoice.EventTransition)
 	e.Action, e.Actor, e.From, e.To, e.Reason, e.UpdatePending = req.Action, req.Actor, w.Status, to, req.Reason, pending
+	if req.Action == invoice.ActionMarkPaid {
+		e.Reason = strings.TrimSuffix(fmt.Sprintf("paid on %s, payment reference %s; %s", req.PaymentDate, req.PaymentReference, req.Reason), "; ")
+	}
 	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
 		return err
 	}
@@ -449,7 +498,11 @@ func refusalOf(err error) *invoice.Refusal {
 // accept records an accepted action's answer and moves the workflow to the event's status.
 func (w *invoiceWorkflow) accept(ctx workflow.Context, req invoice.ActionRequest, e invoice.Event) error {
 	w.answer(req, Answer{Action: req.Action, Accepted: true, Status: e.To})
-	w.Transitions = append(w.Transitions, Transition{At: e.OccurredAt, Action: req.Action, Actor: req.Actor, From: e.From, To: e.To})
+	w.Transitions = append(w.Transitions, Transition{At: e.OccurredAt, Action: req.Action, Actor: req.Actor,
+		From: e.From, To: e.To, Reason: e.Reason})
+	if req.Action == invoice.ActionMarkPaid {
+		w.Payment = &Payment{Date: req.PaymentDate, Reference: req.PaymentReference}
+	}
 	return w.enter(ctx, e.To, e.OccurredAt)
 }
 

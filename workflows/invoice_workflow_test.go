@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -78,13 +80,22 @@ type harness struct {
 	verifyDelay, recordDelay time.Duration
 	// recordErr, when set, is asked before each RecordEvent attempt; a non-nil error fails it.
 	recordErr func(attempt int, e invoice.Event) error
+	// reviseErr, when set, is asked before each ReviseInvoice attempt; a non-nil error fails it.
+	reviseErr func(attempt int, in activities.ReviseInput) error
+	// notifyDelay holds Notify back on the workflow clock.
+	notifyDelay time.Duration
+	// seqBase is how many audit events earlier runs wrote: a run resumed after continue-as-new
+	// numbers its event keys from seqBase+1.
+	seqBase int
 
 	mu             sync.Mutex
 	verifyCalls    []activities.EligibilityInput
 	storeCalls     []activities.StorePDFInput
 	createCalls    []activities.CreateInvoiceInput
-	recordAttempts []invoice.Event // every RecordEvent attempt, failed ones included
-	events         []invoice.Event // audit rows written: the created event and successful RecordEvents
+	recordAttempts []invoice.Event          // every RecordEvent attempt, failed ones included
+	reviseCalls    []activities.ReviseInput // every ReviseInvoice attempt, failed ones included
+	notifyCalls    []activities.Notification
+	events         []invoice.Event // audit rows written: the created and revised events and successful RecordEvents
 }
 
 func newHarness(t *testing.T) *harness {
@@ -121,7 +132,7 @@ func newHarness(t *testing.T) *harness {
 					return invoice.Document{}, err
 				}
 			}
-			return testDocument, nil
+			return documentFor(in), nil
 		})
 	env.OnActivity(testActs.CreateAPInvoice, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.CreateInvoiceInput) (int64, error) {
@@ -149,7 +160,43 @@ func newHarness(t *testing.T) *harness {
 			h.events = append(h.events, e)
 			return nil
 		})
+	env.OnActivity(testActs.ReviseInvoice, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReviseInput) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.reviseCalls = append(h.reviseCalls, in)
+			if h.reviseErr != nil {
+				if err := h.reviseErr(len(h.reviseCalls), in); err != nil {
+					return err
+				}
+			}
+			h.events = append(h.events, in.Event)
+			return nil
+		})
+	env.OnActivity(testActs.Notify, mock.Anything, mock.Anything).AfterFn(func() time.Duration {
+		return h.notifyDelay
+	}).Return(
+		func(_ context.Context, n activities.Notification) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.notifyCalls = append(h.notifyCalls, n)
+			return nil
+		})
 	return h
+}
+
+// documentFor is what the StorePDF mock stores: testDocument for the first revision, and a
+// document of its own for every later one.
+func documentFor(in activities.StorePDFInput) invoice.Document {
+	if in.Revision <= 1 {
+		return testDocument
+	}
+	return invoice.Document{
+		Key:    fmt.Sprintf("invoices/%s/%s/%s/r%d/cd.pdf", in.Order.BuyerID, in.Order.VendorID, in.Order.InvoiceNumber, in.Revision),
+		Size:   2000 + int64(in.Revision),
+		SHA256: strings.Repeat("cd", 32),
+		Source: invoice.PDFFromVendor,
+	}
 }
 
 // signal is one signal to send.
@@ -165,6 +212,105 @@ func (h *harness) send(d time.Duration, sigs ...signal) {
 			h.env.SignalWorkflow(s.name, s.req)
 		}
 	}, d)
+}
+
+// at runs f after d of workflow time, in a callback of the test environment.
+func (h *harness) at(d time.Duration, f func()) {
+	h.env.RegisterDelayedCallback(f, d)
+}
+
+// updateCall is one update sent to the workflow and what its callbacks were told.
+type updateCall struct {
+	name string
+	id   string
+	req  invoice.ActionRequest
+
+	mu  sync.Mutex
+	got updateOutcome
+}
+
+// updateOutcome is what an update's callbacks were told.
+type updateOutcome struct {
+	Sent      bool
+	Accepted  bool
+	Rejected  error // the validator's refusal; nil when it accepted (or has not answered)
+	Completed bool
+	Answer    Answer // the handler's result, decoded
+	Err       error  // the handler's error
+}
+
+// outcome is what the update's callbacks were told so far.
+func (u *updateCall) outcome() updateOutcome {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.got
+}
+
+// sendUpdate sends u now; call it from a callback. u.id is the update's own ID (the SDK dedups
+// on it); the request's idempotency key is what the workflow dedups on.
+func (h *harness) sendUpdate(u *updateCall) {
+	u.mu.Lock()
+	u.got.Sent = true
+	u.mu.Unlock()
+	h.env.UpdateWorkflow(u.name, u.id, &testsuite.TestUpdateCallback{
+		OnAccept: func() {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			u.got.Accepted = true
+		},
+		OnReject: func(err error) {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			u.got.Rejected = err
+		},
+		OnComplete: func(success any, err error) {
+			answer, decodeErr := decodeAnswer(success)
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			u.got.Completed, u.got.Answer, u.got.Err = true, answer, err
+			if decodeErr != nil && err == nil {
+				u.got.Err = fmt.Errorf("decoding the update result %T: %w", success, decodeErr)
+			}
+		},
+	}, u.req)
+}
+
+// updateNow sends an update now; call it from a callback.
+func (h *harness) updateNow(name, updateID string, req invoice.ActionRequest) *updateCall {
+	u := &updateCall{name: name, id: updateID, req: req}
+	h.sendUpdate(u)
+	return u
+}
+
+// update sends an update after d of workflow time. The returned call is filled in as its
+// callbacks run.
+func (h *harness) update(d time.Duration, name, updateID string, req invoice.ActionRequest) *updateCall {
+	u := &updateCall{name: name, id: updateID, req: req}
+	h.at(d, func() { h.sendUpdate(u) })
+	return u
+}
+
+// decodeAnswer turns an update's result into an Answer, whichever form the test environment
+// hands it over in (the value itself, or an encoded value).
+func decodeAnswer(v any) (Answer, error) {
+	switch r := v.(type) {
+	case nil:
+		return Answer{}, nil
+	case Answer:
+		return r, nil
+	case *Answer:
+		return *r, nil
+	case converter.EncodedValue:
+		var a Answer
+		err := r.Get(&a)
+		return a, err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Answer{}, err
+	}
+	var a Answer
+	return a, json.Unmarshal(b, &a)
 }
 
 func (h *harness) run() {
@@ -206,7 +352,8 @@ func (h *harness) state() State {
 }
 
 // recorded returns a copy of the audit rows written, after checking that their keys are unique
-// and numbered in order (WorkflowID#1, #2, ...), and that every row names this workflow and order.
+// and numbered in order (WorkflowID#1, #2, ..., or from seqBase+1 for a resumed run), and that
+// every row names this workflow and order.
 func (h *harness) recorded() []invoice.Event {
 	h.t.Helper()
 	h.mu.Lock()
@@ -218,7 +365,7 @@ func (h *harness) recorded() []invoice.Event {
 			h.t.Errorf("event key %q is used twice", e.Key)
 		}
 		seen[e.Key] = true
-		if want := fmt.Sprintf("%s#%d", h.wid, i+1); e.Key != want {
+		if want := fmt.Sprintf("%s#%d", h.wid, h.seqBase+i+1); e.Key != want {
 			h.t.Errorf("event %d key = %q, want %q", i, e.Key, want)
 		}
 		if e.WorkflowID != h.wid || e.VendorID != testVendor || e.BuyerID != testBuyer || e.PONumber != testPO {
@@ -362,7 +509,11 @@ func TestInvoiceWorkflow_HappyPath(t *testing.T) {
 	wantTr := []Transition{
 		{Action: invoice.ActionApprove, Actor: procurement, From: invoice.StatusAP, To: invoice.StatusAA},
 		{Action: invoice.ActionApprovePayment, Actor: accounting, From: invoice.StatusAA, To: invoice.StatusA},
-		{Action: invoice.ActionMarkPaid, Actor: accounting, From: invoice.StatusA, To: invoice.StatusP},
+		{Action: invoice.ActionMarkPaid, Actor: accounting, From: invoice.StatusA, To: invoice.StatusP,
+			Reason: "paid on 2024-06-01, payment reference BANK-REF-9"},
+	}
+	if s.Payment == nil || *s.Payment != (Payment{Date: "2024-06-01", Reference: "BANK-REF-9"}) {
+		t.Errorf("payment = %+v, want 2024-06-01 / BANK-REF-9", s.Payment)
 	}
 	for i, tr := range s.Transitions {
 		at := tr.At

@@ -86,6 +86,13 @@ type Transition struct {
 	Actor  invoice.Actor  `json:"actor"`
 	From   invoice.Status `json:"from"`
 	To     invoice.Status `json:"to"`
+	Reason string         `json:"reason,omitempty"` // the actor's reason; for a payment, its date and reference
+}
+
+// Payment is how the invoice was paid, as accounting reported it.
+type Payment struct {
+	Date      string `json:"date"` // YYYY-MM-DD
+	Reference string `json:"reference"`
 }
 
 // Answer is the first answer given to an idempotency key: a re-delivered action gets it again
@@ -114,6 +121,7 @@ type State struct {
 	// UpdatePending is the warning flag: a vendor update the buyer has not acknowledged yet.
 	UpdatePending bool       `json:"update_pending"`
 	Revisions     []Revision `json:"revisions"`
+	Payment       *Payment   `json:"payment,omitempty"`
 	// Discrepancy is the current invoice total minus the PO total, in minor units (0 when they
 	// agree). Reported, never blocking.
 	Discrepancy int64             `json:"discrepancy_minor"`

@@ -166,25 +166,10 @@ func refuse(code RefusalCode, format string, args ...any) *Refusal {
 // Decide applies the lifecycle table: it returns the status the action leads to, or a *Refusal
 // saying why it may not happen. It checks, in order, the request, the actor and the status.
 func Decide(f Facts, req ActionRequest) (Status, error) {
-	r, ok := rules[req.Action]
-	if !ok {
-		return f.Status, refuse(RefusedInvalid, "action %q is not one of %v", req.Action, Actions())
-	}
-	if err := checkRequest(req); err != nil {
+	if err := Admissible(f, req); err != nil {
 		return f.Status, err
 	}
-	party := PartyVendor
-	company := f.VendorID
-	if r.party == PartyBuyer {
-		party, company = PartyBuyer, f.BuyerID
-	}
-	if req.Actor.CompanyID != company {
-		return f.Status, refuse(RefusedWrongActor, "%s may only be sent by the %s company %s, not by %s",
-			req.Action, party, company, req.Actor.CompanyID)
-	}
-	if !slices.Contains(r.roles, req.Actor.Role) {
-		return f.Status, refuse(RefusedWrongActor, "%s needs role %v, not %q", req.Action, r.roles, req.Actor.Role)
-	}
+	r := rules[req.Action]
 	if f.Status == "" {
 		return f.Status, refuse(RefusedNoInvoice, "there is no invoice for this order (not yet, or the order did not become one), so %s is not possible", req.Action)
 	}
@@ -205,6 +190,32 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 		return f.Status, nil
 	}
 	return r.to, nil
+}
+
+// Admissible checks what does not depend on the invoice's status: the action is known, the
+// request well formed, and the actor's company and role may send it. Decide starts with it; an
+// update validator uses it alone while earlier actions wait to be applied.
+func Admissible(f Facts, req ActionRequest) error {
+	r, ok := rules[req.Action]
+	if !ok {
+		return refuse(RefusedInvalid, "action %q is not one of %v", req.Action, Actions())
+	}
+	if err := checkRequest(req); err != nil {
+		return err
+	}
+	party := PartyVendor
+	company := f.VendorID
+	if r.party == PartyBuyer {
+		party, company = PartyBuyer, f.BuyerID
+	}
+	if req.Actor.CompanyID != company {
+		return refuse(RefusedWrongActor, "%s may only be sent by the %s company %s, not by %s",
+			req.Action, party, company, req.Actor.CompanyID)
+	}
+	if !slices.Contains(r.roles, req.Actor.Role) {
+		return refuse(RefusedWrongActor, "%s needs role %v, not %q", req.Action, r.roles, req.Actor.Role)
+	}
+	return nil
 }
 
 // checkRequest validates the fields every request needs and those its action needs.

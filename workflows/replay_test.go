@@ -1,0 +1,36 @@
+package workflows_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/k2kinvoice/autoinvoice/workflows"
+)
+
+// TestReplayRecordedHistories replays histories recorded from real runs of every path of the
+// invoice workflow (testdata/histories, see its README) against the current code. A failure means
+// workflows already running would break on a worker with this code: version the change with
+// workflow.GetVersion (or worker versioning) instead of editing the workflow in place.
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no histories in testdata/histories: record them (see testdata/histories/README.md)")
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			t.Parallel()
+			replayer := worker.NewWorkflowReplayer()
+			replayer.RegisterWorkflowWithOptions(workflows.InvoiceWorkflow, workflow.RegisterOptions{Name: workflows.InvoiceWorkflowType})
+			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
+				t.Fatalf("replay %s: %v", file, err)
+			}
+		})
+	}
+}
