@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -50,6 +51,8 @@ type cli struct {
 	VendorUpdate          vendorUpdateCmd `cmd:"" name:"vendor-update" help:"The vendor sends a new revision of the invoice (back to AP, warning set)."`
 	AcknowledgeUpdate     actionCmd       `cmd:"" name:"acknowledge-update" help:"The buyer has reviewed the vendor's update (clears the warning)."`
 	Status                statusCmd       `cmd:"" help:"Show an invoice's current state."`
+	Serve                 serveCmd        `cmd:"" help:"Run the HTTP gateway for ERP backends."`
+	APIKey                apiKeyCmd       `cmd:"" name:"apikey" help:"Create and revoke the gateway's API keys."`
 	Company               companyCmd      `cmd:"" help:"Manage companies and their K2K settings."`
 	Connection            connectionCmd   `cmd:"" help:"Manage K2K connections."`
 
@@ -417,4 +420,80 @@ func withStore(ctx context.Context, fn func(*store.Store) error) error {
 	}
 	defer st.Close()
 	return fn(st)
+}
+
+type serveCmd struct {
+	Listen     string        `default:"127.0.0.1:8088" env:"K2K_GATEWAY_LISTEN" help:"Address the gateway listens on."`
+	PresignTTL time.Duration `default:"5m" env:"K2K_GATEWAY_PDF_LINK_TTL" help:"How long a PDF download link works."`
+}
+
+func (c *serveCmd) Run(ctx context.Context) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := app.NewLogger(cfg.LogLevel)
+	deps, err := app.Connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	srv := &http.Server{
+		Addr:              c.Listen,
+		Handler:           deps.Gateway(log, c.PresignTTL).Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.ListenAndServe() }()
+	log.Info("gateway listening", "address", c.Listen)
+	select {
+	case err := <-errs:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("gateway shutting down")
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+type apiKeyCmd struct {
+	Create apiKeyCreateCmd `cmd:"" help:"Create an API key for a company and role; prints it once."`
+	Revoke apiKeyRevokeCmd `cmd:"" help:"Revoke an API key by its ID."`
+}
+
+type apiKeyCreateCmd struct {
+	Company string `required:"" help:"Company the key acts for."`
+	Role    string `required:"" enum:"procurement,accounting,vendor" help:"Role the key acts in."`
+	Label   string `required:"" help:"What the key is for (shown in audit rows as api-key:LABEL when no K2K-User is sent)."`
+}
+
+func (c *apiKeyCreateCmd) Run(ctx context.Context) error {
+	return withStore(ctx, func(st *store.Store) error {
+		key, secret, err := st.APIKeyCreate(ctx, c.Company, invoice.Role(c.Role), c.Label)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "api key %s for %s (%s), %q; keep it now, it cannot be shown again:\n", key.ID, key.CompanyID, key.Role, key.Label)
+		fmt.Println(secret)
+		return nil
+	})
+}
+
+type apiKeyRevokeCmd struct {
+	ID string `arg:"" help:"The key's ID (the part after k2k_)."`
+}
+
+func (c *apiKeyRevokeCmd) Run(ctx context.Context) error {
+	return withStore(ctx, func(st *store.Store) error {
+		if err := st.APIKeyRevoke(ctx, c.ID); err != nil {
+			return err
+		}
+		fmt.Printf("revoked    api key %s\n", c.ID)
+		return nil
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -17,6 +18,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/activities"
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/config"
+	"github.com/k2kinvoice/autoinvoice/internal/gateway"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
@@ -83,6 +85,26 @@ func (d *Deps) InvoiceClient() *invoiceclient.Client {
 	c := d.Config
 	return &invoiceclient.Client{Temporal: d.Temporal, Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: c.PDFMaxBytes,
 		Reminders: workflows.ReminderPolicy{AP: c.RemindAP, AA: c.RemindAA, A: c.RemindA, Max: c.RemindersMax}}
+}
+
+// Gateway is the HTTP gateway over these connections.
+func (d *Deps) Gateway(log *slog.Logger, presignTTL time.Duration) *gateway.Server {
+	return &gateway.Server{Store: d.Store, Blobs: d.Blobs, Invoices: d.InvoiceClient(), Log: log, PresignTTL: presignTTL,
+		Ready: d.Ready}
+}
+
+// Ready checks that PostgreSQL, the S3 bucket and Temporal answer.
+func (d *Deps) Ready(ctx context.Context) error {
+	if err := d.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if err := d.Blobs.CheckBucket(ctx); err != nil {
+		return err
+	}
+	if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("temporal: %w", err)
+	}
+	return nil
 }
 
 // NewWorker makes a worker on the invoice task queue with the workflow and activities registered.

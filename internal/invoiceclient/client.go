@@ -10,6 +10,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -138,9 +139,34 @@ func (c *Client) Act(ctx context.Context, workflowID string, req invoice.ActionR
 		return err
 	}
 	if err := c.Temporal.SignalWorkflow(ctx, workflowID, "", name, req); err != nil {
+		if refusal := c.closedRefusal(ctx, workflowID, req, err); refusal != nil {
+			return refusal
+		}
 		return fmt.Errorf("signal %s to %s: %w", name, workflowID, err)
 	}
 	return nil
+}
+
+// closedRefusal turns "the workflow has completed" into a refusal, audited here since no workflow
+// is left to record it. It returns nil for other errors.
+func (c *Client) closedRefusal(ctx context.Context, workflowID string, req invoice.ActionRequest, err error) *invoice.Refusal {
+	var notFound *serviceerror.NotFound
+	if !errors.As(err, &notFound) {
+		return nil
+	}
+	st, qerr := c.State(ctx, workflowID)
+	if qerr != nil || st.Outcome == "" {
+		return nil
+	}
+	refusal := &invoice.Refusal{Code: invoice.RefusedWrongStatus,
+		Reason: fmt.Sprintf("the invoice's workflow has ended (outcome %s, status %s); %s is not possible", st.Outcome, st.Status, req.Action)}
+	if st.Outcome == workflows.OutcomePaid && req.Action == invoice.ActionVendorUpdate {
+		refusal = &invoice.Refusal{Code: invoice.RefusedPaid, Reason: "the invoice is paid and cannot be updated; issue a credit note instead"}
+	}
+	if aerr := c.auditValidatorRefusal(ctx, workflowID, req, refusal); aerr != nil {
+		return nil
+	}
+	return refusal
 }
 
 // Do sends a human action as an update and waits for the workflow's answer: accepted, or a
@@ -163,6 +189,9 @@ func (c *Client) Do(ctx context.Context, workflowID string, req invoice.ActionRe
 		err = handle.Get(ctx, &answer)
 	}
 	refusal := asRefusal(err)
+	if closed := c.closedRefusal(ctx, workflowID, req, err); closed != nil {
+		return workflows.Answer{Action: req.Action, Code: closed.Code, Reason: closed.Reason}, closed
+	}
 	if refusal == nil {
 		if err != nil {
 			return answer, fmt.Errorf("update %s of %s: %w", name, workflowID, err)
