@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,32 @@ import (
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
+// TestConcurrentActionsOnOneInvoice takes these settings from the environment, to reproduce a run:
+//
+//	K2K_CONCURRENCY_SEED      the seed of the mix and its order (logged by every run)
+//	K2K_CONCURRENCY_MODE      mixed (default), signals or updates: how the actions are sent
+//	K2K_CONCURRENCY_UPDATES   how many updates may be in flight at once (default 8)
+//
+// Updates are capped by default: with more than about ten updates in flight on one workflow (the
+// dev server's history.maxInFlightUpdates is 10), Temporal 1.29.1 intermittently stops starting the
+// workflow's tasks and aborts the updates ("workflow update was aborted") until the callers give
+// up, a minute later. K2K_CONCURRENCY_UPDATES=100 reproduces it in about one run in five.
+const defaultConcurrentUpdates = 8
+
+// envInt reads an integer setting, def when unset.
+func envInt(t *testing.T, name string, def uint64) uint64 {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return n
+}
+
 // shot is one action fired at the invoice, and what came back to its sender.
 type shot struct {
 	req       invoice.ActionRequest
@@ -32,9 +59,19 @@ type shot struct {
 func userOf(key string) string { return "u-" + key }
 
 // concurrentMix is n distinct actions from the right actors (a few from the wrong one, which are
-// always refused and keep the invoice away from paid), half sent as signals and half as updates,
-// followed by dup re-sends of earlier keys, shuffled.
-func concurrentMix(o invoice.Order, n, dup int, rng *rand.Rand) []*shot {
+// always refused and keep the invoice away from paid), half sent as signals and half as updates
+// (mode "signals" or "updates": all), followed by dup re-sends of earlier keys by either way,
+// shuffled.
+func concurrentMix(o invoice.Order, n, dup int, mode string, rng *rand.Rand) []*shot {
+	via := func(update bool) bool {
+		switch mode {
+		case "signals":
+			return false
+		case "updates":
+			return true
+		}
+		return update
+	}
 	procurement := func(key string) invoice.Actor { return buyer(o, userOf(key), invoice.RoleProcurement) }
 	accounting := func(key string) invoice.Actor { return buyer(o, userOf(key), invoice.RoleAccounting) }
 	kinds := []func(key string, i int) invoice.ActionRequest{
@@ -73,18 +110,11 @@ func concurrentMix(o invoice.Order, n, dup int, rng *rand.Rand) []*shot {
 			req = kinds[i%len(kinds)](key, i)
 		}
 		req.IdempotencyKey = key
-		via := i%2 == 1
-		switch os.Getenv("K2K_CONC_MODE") {
-		case "signals":
-			via = false
-		case "updates":
-			via = true
-		}
-		shots = append(shots, &shot{req: req, viaUpdate: via})
+		shots = append(shots, &shot{req: req, viaUpdate: via(i%2 == 1)})
 	}
 	for range dup {
 		first := shots[rng.IntN(n)]
-		shots = append(shots, &shot{req: first.req, viaUpdate: first.viaUpdate, duplicate: true})
+		shots = append(shots, &shot{req: first.req, viaUpdate: via(rng.IntN(2) == 0), duplicate: true})
 	}
 	rng.Shuffle(len(shots), func(i, j int) { shots[i], shots[j] = shots[j], shots[i] })
 	return shots
@@ -99,17 +129,14 @@ func TestConcurrentActionsOnOneInvoice(t *testing.T) {
 	st := confirmAndSettle(t, o, nil)
 	id := st.WorkflowID
 	const distinct, duplicates = 85, 15
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("K2K_CONCURRENCY_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			t.Fatalf("K2K_CONCURRENCY_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d", seed)
-	shots := concurrentMix(o, distinct, duplicates, rand.New(rand.NewPCG(seed, 1)))
+	seed := envInt(t, "K2K_CONCURRENCY_SEED", uint64(time.Now().UnixNano()))
+	mode := cmp.Or(os.Getenv("K2K_CONCURRENCY_MODE"), "mixed")
+	inFlight := envInt(t, "K2K_CONCURRENCY_UPDATES", defaultConcurrentUpdates)
+	t.Logf("K2K_CONCURRENCY_SEED=%d K2K_CONCURRENCY_MODE=%s K2K_CONCURRENCY_UPDATES=%d", seed, mode, inFlight)
+	shots := concurrentMix(o, distinct, duplicates, mode, rand.New(rand.NewPCG(seed, 1)))
 
 	start := make(chan struct{})
+	updateSlots := make(chan struct{}, max(inFlight, 1))
 	var wg sync.WaitGroup
 	for _, s := range shots {
 		wg.Go(func() {
@@ -117,6 +144,8 @@ func TestConcurrentActionsOnOneInvoice(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			if s.viaUpdate {
+				updateSlots <- struct{}{}
+				defer func() { <-updateSlots }()
 				s.answer, s.err = client.Do(ctx, id, s.req)
 			} else {
 				s.err = client.Act(ctx, id, s.req)
@@ -137,9 +166,9 @@ func TestConcurrentActionsOnOneInvoice(t *testing.T) {
 		case s.err == nil:
 		case s.viaUpdate && errors.As(s.err, &refusal):
 		default:
-			st, err := client.State(context.Background(), id)
-			t.Logf("state: status %s, answer to %s: %+v, inbox %+v (query error %v)", st.Status, s.req.IdempotencyKey,
-				st.Answers[s.req.IdempotencyKey], st.Inbox, err)
+			st, err := client.State(within(t, 5*time.Second), id)
+			t.Logf("state: status %s, answer to %s: %+v, %d actions in the inbox (query error %v)", st.Status, s.req.IdempotencyKey,
+				st.Answers[s.req.IdempotencyKey], len(st.Inbox), err)
 			dumpWorkflow(t, id)
 			t.Fatalf("%s %s (key %s, update %v, duplicate %v): %v", s.req.Action, s.req.Actor.Role, s.req.IdempotencyKey, s.viaUpdate, s.duplicate, s.err)
 		}
@@ -179,7 +208,7 @@ func TestConcurrentActionsOnOneInvoice(t *testing.T) {
 			refusedByWorkflow++
 		}
 	}
-	t.Logf("%d actions (%d distinct keys, %d re-sent; %d signals, %d updates): sent in %v, all answered in %v (%.1f ms per action)",
+	t.Logf("%d actions (%d distinct keys, %d re-sent; %d signals, %d updates): every sender returned in %v, all answered in %v (%.1f ms per action)",
 		len(shots), distinct, duplicates, len(shots)-countUpdates(shots), countUpdates(shots), sent.Round(time.Millisecond),
 		elapsed.Round(time.Millisecond), float64(elapsed.Milliseconds())/float64(len(shots)))
 	t.Logf("workflow answered %d keys: %d accepted, %d refused; %d keys refused by an update validator only; final status %s, revision %d, warning %v",

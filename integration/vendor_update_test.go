@@ -237,17 +237,29 @@ func TestVendorUpdateRestartsReviewUntilAcknowledged(t *testing.T) {
 		t.Errorf("result = %+v, want paid in P for invoice %d", result, inv.ID)
 	}
 
-	// A vendor update after payment: the workflow has completed, so the update cannot reach it.
+	// A vendor update after payment (DESIGN.md §3: P + vendor update → refused, a paid invoice needs a
+	// credit note). The workflow has completed, so the client answers and audits the refusal itself,
+	// once per key, whether the update comes as an update or as a signal.
 	late := invoice.ActionRequest{Action: invoice.ActionVendorUpdate, Actor: vendorActor(o), IdempotencyKey: "update-after-paid",
 		Update: updateOf(revisedOrder(revised), "")}
-	answer, err := do(t, id, late)
-	if err == nil || answer.Accepted {
-		t.Fatalf("vendor update after paid: answer %+v, err %v; want an error", answer, err)
+	for range 2 {
+		refusal := mustRefuse(t, id, late, invoice.RefusedPaid)
+		if !strings.Contains(refusal.Reason, "credit note") {
+			t.Errorf("vendor update after paid: reason %q does not point to a credit note", refusal.Reason)
+		}
 	}
+	lateSignal := late
+	lateSignal.IdempotencyKey = "signal-after-paid"
 	var refusal *invoice.Refusal
-	t.Logf("vendor update after paid: refusal=%v, error: %v", errors.As(err, &refusal), err)
-	if msg := err.Error(); !strings.Contains(msg, id) || !strings.Contains(msg, "completed") {
-		t.Errorf("vendor update after paid: error %q does not name the workflow and say it has completed", msg)
+	if err := client.Act(within(t, 10*time.Second), id, lateSignal); !errors.As(err, &refusal) || refusal.Code != invoice.RefusedPaid {
+		t.Errorf("vendor update signal after paid: err %v, want a refusal %s", err, invoice.RefusedPaid)
+	}
+	for _, key := range []string{"update-after-paid", "signal-after-paid"} {
+		rows := eventsWithKey(t, id, id+"#refused/vendor_update/"+key)
+		if len(rows) != 1 || rows[0].Code != string(invoice.RefusedPaid) || rows[0].From != invoice.StatusP ||
+			rows[0].To != invoice.StatusP || rows[0].Actor.UserID != "vendor-erp" || rows[0].Revision != 2 {
+			t.Errorf("audit rows of the vendor update %s after paid = %+v, want one invoice_paid refusal in P at revision 2", key, rows)
+		}
 	}
 	inv, _ = deps.Store.InvoiceByWorkflowID(ctx, id)
 	if inv.Status != invoice.StatusP || inv.CurrentRevision != 2 || inv.InvoiceNumber != revised.InvoiceNumber {
@@ -256,9 +268,6 @@ func TestVendorUpdateRestartsReviewUntilAcknowledged(t *testing.T) {
 	if keys := invoiceObjects(t, o); len(keys) != 2 {
 		t.Errorf("objects after a late vendor update = %v, want still 2", keys)
 	}
-	// Neither the workflow (gone) nor the client (no refusal code to record) audits it.
-	t.Logf("audit rows for the vendor update after paid: %d",
-		count(t, `SELECT count(*) FROM invoice_events WHERE workflow_id = $1 AND action = 'vendor_update' AND kind = 'refused'`, id))
 }
 
 // TestVendorUpdateWrongActorReturnAndCancel covers the other rows of DESIGN.md §3: a vendor update
