@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -29,6 +31,34 @@ type Client struct {
 	MaxPDFBytes int64
 	// Reminders go into every workflow this client starts.
 	Reminders workflows.ReminderPolicy
+
+	slotsOnce sync.Once
+	slots     []chan struct{}
+}
+
+// MaxUpdatesInFlight bounds the updates one client has in flight per invoice. The Temporal
+// server refuses more than 10 updates in flight per workflow (history.maxInFlightUpdates), and
+// a burst past that was seen to stall a workflow for a minute; callers beyond the bound wait.
+const MaxUpdatesInFlight = 8
+
+// updateSlot waits for room to send one more update to a workflow, and returns its release.
+// Workflows share 256 slot sets by hash, so memory stays bounded however many invoices there are.
+func (c *Client) updateSlot(ctx context.Context, workflowID string) (func(), error) {
+	c.slotsOnce.Do(func() {
+		c.slots = make([]chan struct{}, 256)
+		for i := range c.slots {
+			c.slots[i] = make(chan struct{}, MaxUpdatesInFlight)
+		}
+	})
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(workflowID))
+	slot := c.slots[h.Sum32()%uint32(len(c.slots))]
+	select {
+	case slot <- struct{}{}:
+		return func() { <-slot }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to send an update to %s: %w", workflowID, ctx.Err())
+	}
 }
 
 // Confirmation identifies the workflow of a confirmed order.
@@ -177,6 +207,11 @@ func (c *Client) Do(ctx context.Context, workflowID string, req invoice.ActionRe
 	if err != nil {
 		return workflows.Answer{}, err
 	}
+	release, err := c.updateSlot(ctx, workflowID)
+	if err != nil {
+		return workflows.Answer{}, err
+	}
+	defer release()
 	var answer workflows.Answer
 	handle, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   workflowID,
