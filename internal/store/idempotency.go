@@ -20,6 +20,11 @@ type StoredResponse struct {
 	Body        []byte
 }
 
+// abandonAfter is how long a claimed key may stay without an answer before it is taken to be
+// abandoned (the process died mid-request) and may be claimed again. It is well above the
+// gateway's request timeout.
+const abandonAfter = "2 minutes"
+
 // IdempotencyBegin claims an Idempotency-Key for a request with this fingerprint. It returns nil
 // when the caller should process the request (and then IdempotencyFinish or IdempotencyRelease),
 // the stored response when the same request was answered before, ErrIdempotencyMismatch when the
@@ -33,6 +38,16 @@ func (s *Store) IdempotencyBegin(ctx context.Context, companyID, key, fingerprin
 	}
 	if tag.RowsAffected() == 1 {
 		return nil, nil
+	}
+	tag, err = s.pool.Exec(ctx, `
+		UPDATE idempotency_keys SET created_at = now()
+		WHERE company_id = $1 AND key = $2 AND fingerprint = $3 AND status_code IS NULL
+		  AND created_at < now() - interval '`+abandonAfter+`'`, companyID, key, fingerprint)
+	if err != nil {
+		return nil, mapError(err, "idempotency key")
+	}
+	if tag.RowsAffected() == 1 {
+		return nil, nil // an abandoned claim, taken over
 	}
 	var stored string
 	var status *int
