@@ -1,97 +1,225 @@
 #!/usr/bin/env bash
-# Walks one demo K2K order through its life on the dev stack: two companies with an active
-# connection and both settings on, an order confirmed, its invoice in AP with a PDF in S3, a
+# Walks one demo K2K order through its life on the dev stack, through the HTTP gateway with curl:
+# two companies with an active connection and both settings on, and their API keys (set up with
+# the starter CLI), then over HTTP: the order confirmed, its invoice in AP with a PDF in S3, a
 # refused out-of-order action, an approval, a vendor update that sends it back to AP with a
-# warning, the buyer's review, then approve → approve payment → paid. Leaves the stack up.
+# warning, the buyer's review, then approve → approve payment → paid, the invoice and a download
+# link of its PDF. Each request is printed as a curl command line (API keys as $VENDOR_KEY, …)
+# with its answer; the demo fails as soon as a status code is not the expected one.
+# Leaves the stack up. Needs bash and curl, nothing else.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
 "$root/scripts/devstack.sh" up
 # shellcheck source=/dev/null
 source "$root/.dev/env"
 starter=$root/.dev/bin/starter
+gw=$K2K_GATEWAY_URL
+work=$root/.dev/demo
+mkdir -p "$work"
 step() { printf '\n### %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 vendor=ACME-SUPPLY
 buyer=GLOBEX-RETAIL
 po="PO-$(date -u +%Y%m%d-%H%M%S)"
-order=$root/.dev/demo-order.json
+today=$(date -u +%Y-%m-%d)
 
-step "Two companies, an active K2K connection, both settings on"
+# new_key: a fresh Idempotency-Key (uuidgen may be missing; the kernel's UUID source is not).
+new_key() {
+	if [[ -r /proc/sys/kernel/random/uuid ]]; then
+		cat /proc/sys/kernel/random/uuid
+	else
+		printf '%s-%s\n' "$(date +%s%N)" "$RANDOM"
+	fi
+}
+
+# shell_quote ARG: ARG as it would be typed in a shell (single quotes unless it is plain).
+shell_quote() {
+	if [[ $1 =~ ^[A-Za-z0-9_./:@=%+,-]+$ ]]; then
+		printf '%s' "$1"
+	else
+		printf "'%s'" "${1//\'/\'\\\'\'}"
+	fi
+}
+
+answer=$work/answer.json
+
+# show_answer: prints the last answer; a step may set it to a shorter view.
+show_answer() { cat "$answer"; }
+
+# call KEYVAR EXPECTED METHOD PATH [CURL ARGS...]: sends one request with the API key in the
+# variable KEYVAR (a fresh Idempotency-Key on a POST), prints the command line with the key
+# elided as $KEYVAR, the JSON answer and the status, and stops the demo unless the status is
+# EXPECTED. The answer stays in $answer.
+call() {
+	local keyvar=$1 expected=$2 method=$3 path=$4
+	shift 4
+	local verb=() args=()
+	if [[ $method != GET ]]; then verb=(-X "$method"); fi
+	if [[ $method == POST ]]; then args+=(-H "Idempotency-Key: $(new_key)"); fi
+	args+=("$@")
+	local line="curl -s${verb:+ ${verb[*]}} -H \"Authorization: Bearer \$$keyvar\"" a
+	for a in "${args[@]}"; do line+=" $(shell_quote "$a")"; done
+	printf '$ %s %s\n' "$line" "$(shell_quote "$gw$path")"
+	local code
+	code=$(curl -s "${verb[@]}" -o "$answer" -w '%{http_code}' -H "Authorization: Bearer ${!keyvar}" "${args[@]}" "$gw$path") ||
+		die "curl failed: is the gateway up? see .dev/log/gateway.log"
+	show_answer
+	[[ -z $(tail -c 1 "$answer") ]] || echo
+	printf '→ HTTP %s (expected %s)\n' "$code" "$expected"
+	[[ $code == "$expected" ]] || die "$method $path answered HTTP $code, expected $expected"
+}
+
+# json_field NAME: the value of the first string or number field NAME in the last answer.
+json_field() {
+	grep -o '"'"$1"'":\("[^"]*"\|[0-9]*\)' "$answer" | head -n 1 | sed 's/^"[^"]*"://; s/^"\(.*\)"$/\1/'
+}
+
+# expect_in_answer TEXT: stops the demo unless the last answer contains TEXT.
+expect_in_answer() {
+	grep -qF -- "$1" "$answer" || die "the answer does not contain $1"
+}
+
+json=(-H 'Content-Type: application/json')
+
+step "Set-up with the starter CLI: two companies, an active K2K connection, both settings on"
 "$starter" company upsert --id "$vendor" --name "Acme Supply Co." --auto-invoice-sync
 "$starter" company upsert --id "$buyer" --name "Globex Retail Ltd." --accept-k2k-invoices
 "$starter" connection upsert --vendor "$vendor" --buyer "$buyer" --status active
 
-step "The vendor confirms order $po"
+step "Fresh API keys for this run: the vendor's, and the buyer's procurement and accounting"
+# new_api_key COMPANY ROLE: creates a key (starter apikey create prints it on stdout, and what it
+# is on stderr) and prints it.
+new_api_key() {
+	"$starter" apikey create --company "$1" --role "$2" --label "demo-$2" 2>"$work/apikey.err" ||
+		{ cat "$work/apikey.err" >&2; exit 1; }
+	sed 's/; keep it now.*$//' "$work/apikey.err" >&2
+}
+VENDOR_KEY=$(new_api_key "$vendor" vendor)
+PROCUREMENT_KEY=$(new_api_key "$buyer" procurement)
+ACCOUNTING_KEY=$(new_api_key "$buyer" accounting)
+# Revoke them when the demo ends, whatever happens: they were printed nowhere but are live.
+revoke_keys() {
+	local k
+	for k in "$VENDOR_KEY" "$PROCUREMENT_KEY" "$ACCOUNTING_KEY"; do
+		k=${k#k2k_}
+		"$starter" apikey revoke "${k%%_*}" >/dev/null || true
+	done
+}
+trap revoke_keys EXIT
+echo "keys kept in \$VENDOR_KEY, \$PROCUREMENT_KEY, \$ACCOUNTING_KEY (revoked when the demo ends)"
+
+step "The vendor confirms order $po (POST /v1/orders; the PDF is rendered from the lines)"
+order=$work/order.json
 cat >"$order" <<JSON
 {
-  "vendor_id": "$vendor",
-  "buyer_id": "$buyer",
-  "po_number": "$po",
-  "invoice_number": "INV-$po",
-  "issue_date": "$(date -u +%Y-%m-%d)",
-  "currency": "EUR",
-  "total_minor": 131850,
-  "po_total_minor": 131850,
-  "lines": [
-    {"description": "Steel brackets, 40 mm", "quantity": 500, "unit_price_minor": 189},
-    {"description": "Assembly service", "quantity": 8, "unit_price_minor": 4500},
-    {"description": "Freight", "quantity": 1, "unit_price_minor": 1350}
-  ]
+  "order": {
+    "vendor_id": "$vendor",
+    "buyer_id": "$buyer",
+    "po_number": "$po",
+    "invoice_number": "INV-$po",
+    "issue_date": "$today",
+    "currency": "EUR",
+    "total_minor": 131850,
+    "po_total_minor": 131850,
+    "lines": [
+      {"description": "Steel brackets, 40 mm", "quantity": 500, "unit_price_minor": 189},
+      {"description": "Assembly service", "quantity": 8, "unit_price_minor": 4500},
+      {"description": "Freight", "quantity": 1, "unit_price_minor": 1350}
+    ]
+  }
 }
 JSON
+printf '%s:\n' "${order#"$root"/}"
 cat "$order"
-"$starter" confirm "$order"
+call VENDOR_KEY 201 POST /v1/orders "${json[@]}" -H 'K2K-User: victor' --data-binary "@${order#"$root"/}"
+id=$(json_field invoice_id)
+workflow_id=$(json_field workflow_id)
+[[ $id =~ ^[0-9]+$ ]] || die "no invoice_id in the answer"
+echo "invoice id $id"
+inv=/v1/invoices/$id
 
-act() { "$starter" "$@" --vendor "$vendor" --buyer "$buyer" --po "$po"; }
-
-step "Accounting tries to pay before procurement approved: refused, status unchanged"
-if act mark-paid --company "$buyer" --user carol --role accounting \
-	--payment-date "$(date -u +%Y-%m-%d)" --payment-reference "SEPA-$po"; then
-	echo "expected a refusal" >&2
-	exit 1
-fi
+step "Accounting tries to pay before procurement approved: refused (409), status unchanged"
+call ACCOUNTING_KEY 409 POST "$inv/actions/mark-paid" "${json[@]}" -H 'K2K-User: carol' \
+	-d "{\"payment_date\": \"$today\", \"payment_reference\": \"SEPA-$po\"}"
+expect_in_answer '"code":"not_allowed_in_state"'
 
 step "Procurement approves (AP → AA)"
-act approve --company "$buyer" --user alice --role procurement
+call PROCUREMENT_KEY 200 POST "$inv/actions/approve" "${json[@]}" -H 'K2K-User: alice' -d '{}'
+expect_in_answer '"status":"AA"'
 
 step "The vendor updates the invoice: revision 2 with an extra line (back to AP, warning set)"
-update=$root/.dev/demo-update.json
+update=$work/update.json
 cat >"$update" <<JSON
 {
-  "invoice_number": "INV-$po-R2",
-  "issue_date": "$(date -u +%Y-%m-%d)",
-  "currency": "EUR",
-  "total_minor": 134350,
-  "lines": [
-    {"description": "Steel brackets, 40 mm", "quantity": 500, "unit_price_minor": 189},
-    {"description": "Assembly service", "quantity": 8, "unit_price_minor": 4500},
-    {"description": "Freight", "quantity": 1, "unit_price_minor": 1350},
-    {"description": "Express surcharge", "quantity": 1, "unit_price_minor": 2500}
-  ]
+  "update": {
+    "invoice_number": "INV-$po-R2",
+    "issue_date": "$today",
+    "currency": "EUR",
+    "total_minor": 134350,
+    "lines": [
+      {"description": "Steel brackets, 40 mm", "quantity": 500, "unit_price_minor": 189},
+      {"description": "Assembly service", "quantity": 8, "unit_price_minor": 4500},
+      {"description": "Freight", "quantity": 1, "unit_price_minor": 1350},
+      {"description": "Express surcharge", "quantity": 1, "unit_price_minor": 2500}
+    ]
+  }
 }
 JSON
-act vendor-update "$update" --company "$vendor" --user victor --role vendor
-act status
+printf '%s:\n' "${update#"$root"/}"
+cat "$update"
+call VENDOR_KEY 200 POST "$inv/actions/vendor-update" "${json[@]}" -H 'K2K-User: victor' \
+	--data-binary "@${update#"$root"/}"
+expect_in_answer '"status":"AP"'
 
-step "Procurement tries to approve before reviewing the update: refused"
-if act approve --company "$buyer" --user alice --role procurement; then
-	echo "expected a refusal" >&2
-	exit 1
-fi
+step "Procurement's list of invoices with a warning (GET /v1/invoices?warning=true&po=…)"
+call PROCUREMENT_KEY 200 GET "/v1/invoices?warning=true&po=$po"
+expect_in_answer '"update_pending":true'
 
-step "Procurement reviews the new revision (clears the warning) and approves again"
-act acknowledge-update --company "$buyer" --user alice --role procurement
-act approve --company "$buyer" --user alice --role procurement
+step "Procurement tries to approve before reviewing the update: refused (409 update_unreviewed)"
+call PROCUREMENT_KEY 409 POST "$inv/actions/approve" "${json[@]}" -H 'K2K-User: alice' -d '{}'
+expect_in_answer '"code":"update_unreviewed"'
+
+step "Procurement reviews the new revision (clears the warning) and approves again (AP → AA)"
+call PROCUREMENT_KEY 200 POST "$inv/actions/acknowledge-update" "${json[@]}" -H 'K2K-User: alice' -d '{}'
+call PROCUREMENT_KEY 200 POST "$inv/actions/approve" "${json[@]}" -H 'K2K-User: alice' -d '{}'
+expect_in_answer '"status":"AA"'
+
 step "Accounting approves payment (AA → A)"
-act approve-payment --company "$buyer" --user bob --role accounting
-step "Accounting marks it paid (A → P)"
-act mark-paid --company "$buyer" --user bob --role accounting \
-	--payment-date "$(date -u +%Y-%m-%d)" --payment-reference "SEPA-$po"
+call ACCOUNTING_KEY 200 POST "$inv/actions/approve-payment" "${json[@]}" -H 'K2K-User: bob' -d '{}'
+expect_in_answer '"status":"A"'
 
-step "Final state"
-act status
-workflow_id=$("$starter" status --json --vendor "$vendor" --buyer "$buyer" --po "$po" | sed -n 's/^  "workflow_id": "\(.*\)",$/\1/p')
+step "Accounting marks it paid (A → P)"
+call ACCOUNTING_KEY 200 POST "$inv/actions/mark-paid" "${json[@]}" -H 'K2K-User: bob' \
+	-d "{\"payment_date\": \"$today\", \"payment_reference\": \"SEPA-$po\"}"
+expect_in_answer '"status":"P"'
+
+step "The invoice with its revisions and audit events (GET /v1/invoices/$id)"
+# The answer is long: show the invoice's own fields, then count its revisions and events.
+show_answer() {
+	sed 's/,"revisions":.*$/, "revisions": […], "events": […]}/' "$answer"
+	cp "$answer" "$work/invoice.json"
+}
+call PROCUREMENT_KEY 200 GET "$inv"
+show_answer() { cat "$answer"; }
+expect_in_answer '"status":"P"'
+expect_in_answer '"update_pending":false'
+grep -o '{"revision":[0-9]*,"invoice_number":"[^"]*","issue_date":"[^"]*","currency":"[^"]*","total_minor":[0-9]*' "$answer" |
+	sed 's/{"revision":\([0-9]*\),"invoice_number":"\([^"]*\)",.*"currency":"\([^"]*\)","total_minor":\([0-9]*\)/revision \1: \2, total_minor \4 \3/'
+[[ $(grep -o '{"revision":[0-9]*,"invoice_number"' "$answer" | wc -l) == 2 ]] || die "expected 2 revisions"
+echo "$(grep -o '"occurred_at":' "$answer" | wc -l) audit events: $(grep -o '"kind":"[a-z_]*"\(,"action":"[a-z_]*"\)\{0,1\}' "$answer" |
+	sed 's/"kind":"\([a-z_]*\)"\(,"action":"\([a-z_]*\)"\)\{0,1\}/\1 \3/; s/ $//' | paste -sd, - | sed 's/,/, /g')"
+echo "(the whole answer: ${work#"$root"/}/invoice.json)"
+
+step "A download link of revision 2's PDF (GET $inv/revisions/2/pdf)"
+call PROCUREMENT_KEY 200 GET "$inv/revisions/2/pdf"
+pdf_url=$(json_field url | sed 's/\\u0026/\&/g')  # JSON escapes & as \u0026
+curl -sf -o "$work/invoice-r2.pdf" "$pdf_url" || die "the download link does not work"
+head -c 5 "$work/invoice-r2.pdf" | grep -q '%PDF-' || die "the download is not a PDF"
+echo "downloaded ${work#"$root"/}/invoice-r2.pdf ($(wc -c <"$work/invoice-r2.pdf") bytes)"
+
 step "Done. The invoice in the Temporal UI:"
 echo "$K2K_TEMPORAL_UI_URL/namespaces/$TEMPORAL_NAMESPACE/workflows/$(printf %s "$workflow_id" | sed 's|/|%2F|g')"
-echo "The dev stack stays up for a look; stop it with: make down"
+echo "The dev stack stays up for a look (gateway at $gw, API description at $gw/openapi.json); stop it with: make down"

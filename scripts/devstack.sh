@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local dev stack, without Docker: the Temporal CLI dev server (with the UI and the search
 # attributes registered), versitygw (S3) with the bucket, PostgreSQL from DATABASE_URL or the
-# local server on 127.0.0.1:5432, and the worker. All state lives under .dev/ (ignored by git).
+# local server on 127.0.0.1:5432, the worker and the HTTP gateway (`starter serve`). All state
+# lives under .dev/ (ignored by git).
 #
 #   scripts/devstack.sh tools   build the pinned Temporal CLI, versitygw and workflowcheck into .dev/bin
 #   scripts/devstack.sh up      start everything (idempotent) and write .dev/env
@@ -18,6 +19,7 @@ logs=$dev/log
 : "${K2K_TEMPORAL_UI_PORT:=8233}"
 : "${K2K_S3_PORT:=7070}"
 : "${K2K_S3_BUCKET:=k2k-invoices}"
+: "${K2K_GATEWAY_PORT:=8088}"
 s3_access=k2kdev
 s3_secret=k2kdev-secret-key
 namespace=default
@@ -123,6 +125,7 @@ export AWS_SECRET_ACCESS_KEY=$s3_secret
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$K2K_S3_PORT
 export K2K_S3_BUCKET=$K2K_S3_BUCKET
 export K2K_S3_PATH_STYLE=true
+export K2K_GATEWAY_URL=http://127.0.0.1:$K2K_GATEWAY_PORT
 ENV
 	# shellcheck source=/dev/null
 	source "$dev/env"
@@ -137,8 +140,29 @@ ENV
 		running worker || die "the worker exited; see .dev/log/worker.log: $(tail -n 3 "$logs/worker.log")"
 		sleep 0.1
 	done
-	say "dev stack up: Temporal $TEMPORAL_ADDRESS, UI $K2K_TEMPORAL_UI_URL, S3 $AWS_ENDPOINT_URL_S3/$K2K_S3_BUCKET"
+	start_gateway
+	say "dev stack up: Temporal $TEMPORAL_ADDRESS, UI $K2K_TEMPORAL_UI_URL, S3 $AWS_ENDPOINT_URL_S3/$K2K_S3_BUCKET, gateway $K2K_GATEWAY_URL"
 	say "use it from a shell with: source .dev/env && .dev/bin/starter --help"
+}
+
+# start_gateway: (re)starts the HTTP gateway on the fresh build, after the worker has migrated the
+# database, and waits until GET /healthz answers.
+start_gateway() {
+	if running gateway; then
+		say "restarting the gateway on the fresh build"
+		cmd_stop gateway
+	fi
+	if (exec 3<>"/dev/tcp/127.0.0.1/$K2K_GATEWAY_PORT") 2>/dev/null; then
+		die "port $K2K_GATEWAY_PORT is taken by another process; stop it or set K2K_GATEWAY_PORT"
+	fi
+	start gateway "$bin/starter" serve --listen "127.0.0.1:$K2K_GATEWAY_PORT"
+	local i
+	for i in $(seq 1 100); do
+		curl -sf -o /dev/null "$K2K_GATEWAY_URL/healthz" && return
+		running gateway || die "the gateway exited; see .dev/log/gateway.log: $(tail -n 3 "$logs/gateway.log")"
+		sleep 0.1
+	done
+	die "the gateway does not answer $K2K_GATEWAY_URL/healthz after 10 s; see .dev/log/gateway.log"
 }
 
 # cmd_stop NAME: stops one process with SIGTERM, then SIGKILL after 10 s.
@@ -154,6 +178,7 @@ cmd_stop() {
 }
 
 cmd_down() {
+	cmd_stop gateway
 	cmd_stop worker
 	cmd_stop s3
 	cmd_stop temporal

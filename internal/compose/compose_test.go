@@ -25,6 +25,7 @@ const (
 	svcS3               = "s3"
 	svcS3Bucket         = "s3-bucket"
 	svcWorker           = "worker"
+	svcGateway          = "gateway"
 )
 
 // workerEnv lists every variable the worker's code reads from its environment.
@@ -33,6 +34,10 @@ var workerEnv = []string{
 	"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3",
 	"K2K_S3_BUCKET", "K2K_S3_PATH_STYLE", "K2K_LOG_LEVEL",
 }
+
+// gatewayListen is the gateway's listen address in its container: every interface, so that the
+// published port reaches it.
+const gatewayListen = "0.0.0.0:8088"
 
 // loadProject loads the repository's docker-compose.yml the way `docker compose` would, with a
 // fixed, empty environment so that the developer's shell cannot change the result.
@@ -69,7 +74,7 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 
 func TestServicesExist(t *testing.T) {
 	p := loadProject(t)
-	for _, name := range []string{svcPostgres, svcTemporal, svcSearchAttributes, svcTemporalUI, svcS3, svcS3Bucket, svcWorker} {
+	for _, name := range []string{svcPostgres, svcTemporal, svcSearchAttributes, svcTemporalUI, svcS3, svcS3Bucket, svcWorker, svcGateway} {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("docker-compose.yml has no service %q", name)
 		}
@@ -106,6 +111,10 @@ func TestImagesArePinned(t *testing.T) {
 		}
 		if s.Build != nil {
 			t.Errorf("service %q builds an image; only %q should", name, svcWorker)
+		}
+		if name == svcGateway {
+			// It runs the worker's image, built from this repository: checked in TestGateway.
+			continue
 		}
 		tag, digest := imageTag(s.Image)
 		switch {
@@ -209,6 +218,10 @@ func TestStartOrder(t *testing.T) {
 	wantDependency(t, p, svcSearchAttributes, svcTemporal, types.ServiceConditionHealthy)
 	wantDependency(t, p, svcTemporalUI, svcTemporal, types.ServiceConditionStarted)
 	wantDependency(t, p, svcS3Bucket, svcS3, types.ServiceConditionStarted)
+	// The worker applies the migrations when it starts; the gateway comes after it.
+	wantDependency(t, p, svcGateway, svcWorker, types.ServiceConditionStarted)
+	wantDependency(t, p, svcGateway, svcSearchAttributes, types.ServiceConditionCompletedSuccessfully)
+	wantDependency(t, p, svcGateway, svcS3Bucket, types.ServiceConditionCompletedSuccessfully)
 }
 
 func TestHealthchecks(t *testing.T) {
@@ -229,7 +242,7 @@ func TestHealthchecks(t *testing.T) {
 
 func TestPublishedPorts(t *testing.T) {
 	p := loadProject(t)
-	for name, port := range map[string]uint32{svcTemporal: 7233, svcTemporalUI: 8080, svcS3: 7070} {
+	for name, port := range map[string]uint32{svcTemporal: 7233, svcTemporalUI: 8080, svcS3: 7070, svcGateway: 8088} {
 		s := service(t, p, name)
 		found := slices.ContainsFunc(s.Ports, func(pc types.ServicePortConfig) bool {
 			return pc.Target == port && pc.Published == fmt.Sprint(port)
@@ -288,5 +301,54 @@ func TestSearchAttributesRegistered(t *testing.T) {
 	}
 	for name, typ := range registered {
 		t.Errorf("search attribute %s (%s) is registered but not in workflows.SearchAttributes()", name, typ)
+	}
+}
+
+// TestGateway checks the HTTP gateway: the worker's image running `starter serve`, with exactly
+// the worker's environment (the same values: the same database, S3 and Temporal) plus its listen
+// address on every interface of its container.
+func TestGateway(t *testing.T) {
+	p := loadProject(t)
+	worker := service(t, p, svcWorker)
+	gw := service(t, p, svcGateway)
+
+	if gw.Image == "" || gw.Image != worker.Image {
+		t.Errorf("service %q: image is %q, want the worker's image %q", svcGateway, gw.Image, worker.Image)
+	}
+	if gw.Build != nil {
+		t.Errorf("service %q builds an image; it should run the one the worker builds (%q)", svcGateway, worker.Image)
+	}
+	if cmd := []string(gw.Command); !slices.Equal(cmd, []string{"starter", "serve"}) || len(gw.Entrypoint) > 0 {
+		t.Errorf("service %q: entrypoint %q command %q, want the command [starter serve] and no entrypoint", svcGateway, gw.Entrypoint, cmd)
+	}
+
+	// The same variable names as the worker, plus the listen address.
+	var gotNames, wantNames []string
+	for name := range gw.Environment {
+		gotNames = append(gotNames, name)
+	}
+	for name := range worker.Environment {
+		wantNames = append(wantNames, name)
+	}
+	wantNames = append(wantNames, "K2K_GATEWAY_LISTEN")
+	slices.Sort(gotNames)
+	slices.Sort(wantNames)
+	if !slices.Equal(gotNames, wantNames) {
+		t.Errorf("service %q environment has %q, want the worker's variables plus K2K_GATEWAY_LISTEN: %q", svcGateway, gotNames, wantNames)
+	}
+	for _, name := range append(slices.Clone(workerEnv), "K2K_GATEWAY_LISTEN") {
+		if v, ok := envValue(gw, name); !ok || v == "" {
+			t.Errorf("service %q environment: %s is missing or empty", svcGateway, name)
+		}
+	}
+	// With the same values: the same database, S3 and Temporal.
+	for name := range worker.Environment {
+		w, _ := envValue(worker, name)
+		if g, _ := envValue(gw, name); g != w {
+			t.Errorf("service %q environment: %s is %q, the worker's is %q: they must match", svcGateway, name, g, w)
+		}
+	}
+	if v, _ := envValue(gw, "K2K_GATEWAY_LISTEN"); v != gatewayListen {
+		t.Errorf("service %q environment: K2K_GATEWAY_LISTEN is %q, want %s (every interface, or the published port reaches nothing)", svcGateway, v, gatewayListen)
 	}
 }
