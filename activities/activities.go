@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -69,6 +70,9 @@ func (a *Activities) StorePDF(ctx context.Context, in StorePDFInput) (invoice.Do
 	var data []byte
 	source := invoice.PDFRendered
 	if in.StagingKey != "" {
+		if !strings.HasPrefix(in.StagingKey, blob.StagingPrefix) {
+			return invoice.Document{}, invalidPDF("staging key "+in.StagingKey+" is not a staged upload", nil)
+		}
 		source = invoice.PDFFromVendor
 		var err error
 		data, _, err = a.Blobs.Get(ctx, in.StagingKey, a.MaxPDFBytes)

@@ -86,7 +86,8 @@ func TestStarterRefusesBadInputBeforeStarting(t *testing.T) {
 		{"unknown vendor", orderJSON(t, o, func(m map[string]any) { m["vendor_id"] = "NO-SUCH-VENDOR" }), nil, "vendor_id", "not a known company"},
 		{"unknown buyer", orderJSON(t, o, func(m map[string]any) { m["buyer_id"] = "NO-SUCH-BUYER" }), nil, "buyer_id", "not a known company"},
 		{"file is not a PDF", orderJSON(t, o, func(map[string]any) {}), notPDF, "pdf", "is not a PDF"},
-		{"malformed JSON", []byte(`{"vendor_id": "x",`), nil, "body", "not valid JSON"},
+		{"malformed JSON", []byte(`{"vendor_id": "x",`), nil, "body", "cut short"},
+		{"JSON with a syntax error", []byte(`{"vendor_id": "x",,}`), nil, "body", "not valid JSON"},
 		{"unknown field", orderJSON(t, o, func(m map[string]any) { m["amount_eur"] = 12.5 }), nil, "amount_eur", "not a known field"},
 	}
 	for _, c := range cases {

@@ -50,15 +50,41 @@ func SHA256Hex(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// StagingPrefix starts every staging key; the workflow reads vendor PDFs from nowhere else.
+const StagingPrefix = "staging/"
+
 // StagingKey is where a vendor-supplied PDF waits until the workflow places it: content-addressed,
 // so uploading the same file twice is one object.
-func StagingKey(sha256Hex string) string { return "staging/" + sha256Hex + ".pdf" }
+func StagingKey(sha256Hex string) string { return StagingPrefix + sha256Hex + ".pdf" }
+
+// maxKeySegment bounds the invoice-number segment of a key: file-system backed servers refuse
+// segments over 255 bytes, and an escaped invoice number of 64 characters can be 768.
+const maxKeySegment = 100
 
 // InvoiceKey is the final key of an invoice PDF: per buyer, vendor, invoice number and revision,
-// named by its SHA-256. Each part is path-escaped.
+// named by its SHA-256. Each part is path-escaped; a long invoice number is cut and followed by
+// a digest of the whole number, so keys stay short and distinct.
 func InvoiceKey(buyerID, vendorID, invoiceNumber string, revision int, sha256Hex string) string {
 	return fmt.Sprintf("invoices/%s/%s/%s/r%d/%s.pdf", url.PathEscape(buyerID), url.PathEscape(vendorID),
-		url.PathEscape(invoiceNumber), revision, sha256Hex)
+		numberSegment(invoiceNumber), revision, sha256Hex)
+}
+
+// numberSegment is the path-escaped invoice number, at most maxKeySegment bytes.
+func numberSegment(number string) string {
+	escaped := url.PathEscape(number)
+	if len(escaped) <= maxKeySegment {
+		return escaped
+	}
+	digest := SHA256Hex([]byte(number))[:16]
+	prefix := ""
+	for _, r := range number {
+		next := prefix + string(r)
+		if len(url.PathEscape(next))+1+len(digest) > maxKeySegment {
+			break
+		}
+		prefix = next
+	}
+	return url.PathEscape(prefix) + "~" + digest
 }
 
 // CheckBucket verifies the bucket exists and is reachable with these credentials.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +102,30 @@ func TestPresignedDownload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("tampered presigned GET = %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestInvoiceKeyStaysShortAndDistinct(t *testing.T) {
+	long1 := strings.Repeat("😀", 64)
+	long2 := strings.Repeat("😀", 63) + "😁"
+	k1 := blob.InvoiceKey("B", "V", long1, 1, "abc")
+	k2 := blob.InvoiceKey("B", "V", long2, 1, "abc")
+	if k1 == k2 {
+		t.Errorf("two long invoice numbers share the key %s", k1)
+	}
+	for _, k := range []string{k1, k2} {
+		for _, segment := range strings.Split(k, "/") {
+			if len(segment) > 100 {
+				t.Errorf("key %s has a segment of %d bytes, want at most 100", k, len(segment))
+			}
+		}
+	}
+	if got := blob.InvoiceKey("B", "V", "INV 7/1", 2, "abc"); got != "invoices/B/V/INV%207%2F1/r2/abc.pdf" {
+		t.Errorf("short number key = %s", got)
+	}
+	// A long number's object can really be stored on the file-system backed server.
+	data := []byte("%PDF-1.4 long number %%EOF")
+	if err := blobs.Put(context.Background(), blob.InvoiceKey("B", "V", long1, 1, blob.SHA256Hex(data)), data); err != nil {
+		t.Errorf("put under a long invoice number: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
@@ -90,8 +91,8 @@ func (s *Server) confirmOrder(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var req OrderRequest
-		if err := decodeStrict(body, &req); err != nil {
-			invalid(w, invoice.FieldError{Field: "body", Rule: err.Error()})
+		if err := invoice.DecodeStrict(bytes.NewReader(body), &req); err != nil {
+			s.fail(w, err)
 			return
 		}
 		if req.Order == nil {
@@ -209,19 +210,6 @@ func (s *Server) stagedPDF(ctx context.Context, w http.ResponseWriter, field, id
 	return data, true
 }
 
-// decodeStrict decodes one JSON value, refusing unknown fields and trailing data.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("must hold exactly one JSON value")
-	}
-	return nil
-}
-
 // prefixFields names fields of a nested document by their full path.
 func prefixFields(err error, prefix string) error {
 	var v *invoice.ValidationError
@@ -243,6 +231,9 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &v):
 		invalid(w, v.Fields...)
+	case errors.As(err, &refusal) && refusal.Code == invoice.RefusedInvalid:
+		writeProblem(w, Problem{Type: problemType("validation"), Title: "The request is not valid", Status: http.StatusUnprocessableEntity,
+			Code: string(refusal.Code), Detail: refusal.Reason})
 	case errors.As(err, &refusal) && refusal.Code == invoice.RefusedWrongActor:
 		writeProblem(w, Problem{Type: problemType("forbidden"), Status: http.StatusForbidden, Code: string(refusal.Code), Detail: refusal.Reason})
 	case errors.As(err, &refusal):
@@ -327,7 +318,7 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 		f.AfterID = id
 	}
 	for _, p := range []string{"vendor", "buyer", "po"} {
-		if len(q.Get(p)) > 64 || strings.IndexFunc(q.Get(p), func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		if utf8.RuneCountInString(q.Get(p)) > 64 || strings.IndexFunc(q.Get(p), func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 			fields = append(fields, invoice.FieldError{Field: p, Rule: "must be at most 64 printable characters"})
 		}
 	}
@@ -494,8 +485,8 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b ActionBody
-	if err := decodeStrict(body, &b); err != nil {
-		invalid(w, invoice.FieldError{Field: "body", Rule: err.Error()})
+	if err := invoice.DecodeStrict(bytes.NewReader(body), &b); err != nil {
+		s.fail(w, err)
 		return
 	}
 	user := r.Header.Get("K2K-User")
@@ -509,6 +500,9 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	req := invoice.ActionRequest{Action: action, Actor: invoice.Actor{CompanyID: key.CompanyID, UserID: user, Role: key.Role},
 		IdempotencyKey: key.CompanyID + "/" + r.Header.Get("Idempotency-Key"), Reason: b.Reason,
 		PaymentDate: b.PaymentDate, PaymentReference: b.PaymentReference, Update: b.Update}
+	if b.Update != nil {
+		b.Update.StagingKey = "" // a PDF comes only as an upload of this company's, never as a raw key
+	}
 	if b.PDFUpload != "" {
 		if b.Update == nil {
 			invalid(w, invoice.FieldError{Field: "pdf_upload", Rule: "goes with an update (vendor-update only)"})
@@ -520,6 +514,13 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		b.Update.StagingKey = blob.StagingKey(b.PDFUpload)
 	}
 	if err := invoice.Admissible(invoice.Facts{VendorID: inv.VendorID, BuyerID: inv.BuyerID}, req); err != nil {
+		var refusal *invoice.Refusal
+		if errors.As(err, &refusal) {
+			if aerr := s.Invoices.AuditRefusal(r.Context(), inv.WorkflowID, req, refusal); aerr != nil {
+				s.internal(w, aerr)
+				return
+			}
+		}
 		s.fail(w, err)
 		return
 	}

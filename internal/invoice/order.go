@@ -54,19 +54,28 @@ func (o Order) Discrepancy() int64 { return o.TotalMinor - o.POTotalMinor }
 // the field and the rule, including JSON that does not parse, unknown fields and numbers that are
 // not integers or do not fit in int64.
 func DecodeOrder(r io.Reader) (Order, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
 	var o Order
-	if err := dec.Decode(&o); err != nil {
-		return Order{}, decodeError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Order{}, &ValidationError{Fields: []FieldError{{Field: "body", Rule: "must hold exactly one JSON object, with nothing after it"}}}
+	if err := DecodeStrict(r, &o); err != nil {
+		return Order{}, err
 	}
 	if err := o.Validate(); err != nil {
 		return Order{}, err
 	}
 	return o, nil
+}
+
+// DecodeStrict reads exactly one JSON object into v, refusing unknown fields and anything after
+// the object. Every error is a *ValidationError naming the field and the rule.
+func DecodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &ValidationError{Fields: []FieldError{{Field: "body", Rule: "must hold exactly one JSON object, with nothing after it"}}}
+	}
+	return nil
 }
 
 // decodeError turns encoding/json's errors into field errors.
@@ -80,7 +89,7 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		rule = "must be " + jsonTypeName(typeErr.Type.Kind().String())
+		rule = "must be " + jsonTypeName(typeErr.Type.Kind().String()) + ", not " + typeErr.Value
 		if strings.HasPrefix(typeErr.Value, "number") && typeErr.Type.Kind().String() == "int64" {
 			rule = "must be a whole number of minor units that fits in a signed 64-bit integer"
 		}
@@ -91,6 +100,8 @@ func decodeError(err error) error {
 		rule = "is not a known field"
 	case errors.Is(err, io.EOF):
 		rule = "is empty; expected a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		rule = "is cut short: the JSON ends before the object does"
 	}
 	return &ValidationError{Fields: []FieldError{{Field: field, Rule: rule}}}
 }

@@ -306,7 +306,7 @@ func TestDecodeOrderRules(t *testing.T) {
 		// Shape of the body.
 		{"unknown field", change(map[string]any{"discount": `5`}), "discount", "is not a known field"},
 		{"malformed JSON", lit(`{"vendor_id": "ACME-01",,}`), "body", "not valid JSON"},
-		{"truncated JSON", lit(`{"vendor_id": "ACME-01"`), "body", "not valid JSON"},
+		{"truncated JSON", lit(`{"vendor_id": "ACME-01"`), "body", "cut short"},
 		{"empty body", lit(``), "body", "empty"},
 		{"white space only", lit(" \n\t"), "body", "empty"},
 		{"array instead of object", lit(`[]`), "body", "must be an object"},

@@ -193,7 +193,7 @@ func (c *Client) closedRefusal(ctx context.Context, workflowID string, req invoi
 	if st.Outcome == workflows.OutcomePaid && req.Action == invoice.ActionVendorUpdate {
 		refusal = &invoice.Refusal{Code: invoice.RefusedPaid, Reason: "the invoice is paid and cannot be updated; issue a credit note instead"}
 	}
-	if aerr := c.auditValidatorRefusal(ctx, workflowID, req, refusal); aerr != nil {
+	if aerr := c.AuditRefusal(ctx, workflowID, req, refusal); aerr != nil {
 		return nil
 	}
 	return refusal
@@ -233,7 +233,7 @@ func (c *Client) Do(ctx context.Context, workflowID string, req invoice.ActionRe
 		}
 		return answer, nil
 	}
-	if err := c.auditValidatorRefusal(ctx, workflowID, req, refusal); err != nil {
+	if err := c.AuditRefusal(ctx, workflowID, req, refusal); err != nil {
 		return answer, err
 	}
 	return workflows.Answer{Action: req.Action, Code: refusal.Code, Reason: refusal.Reason}, refusal
@@ -254,10 +254,11 @@ func asRefusal(err error) *invoice.Refusal {
 	return nil
 }
 
-// auditValidatorRefusal records a refusal the workflow did not record itself: one its update
-// validator gave, which left no trace in the workflow (its answers hold nothing for this key and
-// action).
-func (c *Client) auditValidatorRefusal(ctx context.Context, workflowID string, req invoice.ActionRequest, r *invoice.Refusal) error {
+// AuditRefusal records a refusal the workflow did not record itself: one its update validator
+// gave, one for a workflow that has ended, or one a caller (the gateway) gave before reaching the
+// workflow. Nothing is written when the workflow answered this key and action itself; a repeat
+// writes one row.
+func (c *Client) AuditRefusal(ctx context.Context, workflowID string, req invoice.ActionRequest, r *invoice.Refusal) error {
 	st, err := c.State(ctx, workflowID)
 	if err != nil {
 		return err
