@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: demo up down tools build test lint fmt clean
+.PHONY: demo up down tools build test fuzz lint fmt clean
 
 demo: ## Start the dev stack and walk a demo order from confirmation to paid.
 	scripts/demo.sh
@@ -24,6 +24,12 @@ test: tools ## Run every test: unit, workflow (testsuite), replay and integratio
 	go vet ./...
 	.dev/bin/workflowcheck ./...
 	go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 60s
+fuzz: ## Fuzz request decoding and validation (briefly in make test; FUZZTIME=5m for longer).
+	go test -run='^$$' -fuzz=FuzzDecodeOrder -fuzztime=$(FUZZTIME) ./internal/invoice
+	go test -run='^$$' -fuzz=FuzzDecodeActionBody -fuzztime=$(FUZZTIME) ./internal/gateway
 
 lint: tools ## gofmt, go vet and workflowcheck (determinism of workflow code).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,6 +368,16 @@ func TestUpdateRepeatingAQueuedSignalGetsItsAnswer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The update comes once the workflow has taken the signals in (queued or answered): a signal
+	// still on its way when an update with its key is validated is not visible to the validator.
+	waitFor(t, func() bool {
+		st, err := client.State(within(t, 5*time.Second), id)
+		if err != nil {
+			return false
+		}
+		_, answered := st.Answers["q3"]
+		return answered || slices.ContainsFunc(st.Inbox, func(r invoice.ActionRequest) bool { return r.IdempotencyKey == "q3" })
+	})
 	// q3 needs status A, which the invoice reaches only once q1 and q2 are handled.
 	answer, err := client.Do(within(t, 20*time.Second), id, queued[2])
 	final, _, awaitErr := client.AwaitAnswer(within(t, 20*time.Second), id, "q3")
@@ -383,6 +394,18 @@ func TestUpdateRepeatingAQueuedSignalGetsItsAnswer(t *testing.T) {
 			"audit log: %d refused rows, %d cancel_payment_approval transitions; want the signal's answer, 0 refused rows and 1 transition",
 			answer, err, final, clientRows, transitionRows)
 	}
+}
+
+// waitFor polls cond for up to 10 s and fails the test if it never holds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 10 s")
 }
 
 // dumpWorkflow logs a stuck workflow's pending tasks and the end of its history.

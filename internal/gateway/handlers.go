@@ -318,7 +318,7 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 		f.AfterID = id
 	}
 	for _, p := range []string{"vendor", "buyer", "po"} {
-		if utf8.RuneCountInString(q.Get(p)) > 64 || strings.IndexFunc(q.Get(p), func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		if !utf8.ValidString(q.Get(p)) || utf8.RuneCountInString(q.Get(p)) > 64 || strings.IndexFunc(q.Get(p), func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 			fields = append(fields, invoice.FieldError{Field: p, Rule: "must be at most 64 printable characters"})
 		}
 	}

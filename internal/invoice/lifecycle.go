@@ -230,6 +230,17 @@ func checkRequest(req ActionRequest) error {
 	case len(req.IdempotencyKey) > 200:
 		return refuse(RefusedInvalid, "idempotency_key must be at most 200 bytes")
 	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"actor.user_id", req.Actor.UserID, 200}, {"idempotency_key", req.IdempotencyKey, 200},
+		{"reason", req.Reason, 1000}, {"payment_reference", req.PaymentReference, 100},
+	} {
+		if rule := checkFreeText(f.value, f.max); rule != "" {
+			return refuse(RefusedInvalid, "%s %s", f.name, rule)
+		}
+	}
 	switch req.Action {
 	case ActionMarkPaid:
 		if _, err := time.Parse(time.DateOnly, req.PaymentDate); err != nil {

@@ -313,3 +313,19 @@ func TestDecideWithoutInvoiceRefusesNoInvoice(t *testing.T) {
 		t.Errorf("Decide without an invoice = %q, %v; want refused no_invoice", to, err)
 	}
 }
+
+func TestDecideRefusesUnstorableText(t *testing.T) {
+	for name, change := range map[string]func(*ActionRequest){
+		"NUL in reason":            func(r *ActionRequest) { r.Reason = "x\x00" },
+		"invalid UTF-8 in reason":  func(r *ActionRequest) { r.Reason = "\xff" },
+		"over-long reason":         func(r *ActionRequest) { r.Reason = strings.Repeat("é", 1001) },
+		"NUL in payment reference": func(r *ActionRequest) { r.PaymentReference = "SEPA\x00" },
+		"escape in user":           func(r *ActionRequest) { r.Actor.UserID = "bob\x1b[2J" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := goodRequest(ActionMarkPaid)
+			change(&req)
+			wantRefusal(t, facts(StatusA), req, RefusedInvalid, "")
+		})
+	}
+}

@@ -218,6 +218,20 @@ func checkText(v *ValidationError, field, s string, max int) {
 	}
 }
 
+// checkFreeText returns the rule an optional free-text value breaks, or "": valid UTF-8, no
+// control characters but line breaks and tabs (PostgreSQL refuses NUL), at most max characters.
+func checkFreeText(s string, max int) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "must be valid UTF-8"
+	case utf8.RuneCountInString(s) > max:
+		return fmt.Sprintf("must be at most %d characters", max)
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0:
+		return "must not contain control characters other than line breaks and tabs"
+	}
+	return ""
+}
+
 // CheckCompanyID returns a field error when id is not a valid company ID.
 func CheckCompanyID(field, id string) error {
 	v := &ValidationError{}
