@@ -23,9 +23,16 @@ import (
 // runStarter runs the built starter CLI and returns its exit code, stdout and stderr.
 func runStarter(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return runCommand(t, 60*time.Second, starterBin, args...)
+}
+
+// runCommand runs a program and returns its exit code, stdout and stderr; it fails the test when
+// the program cannot run at all.
+func runCommand(t *testing.T, timeout time.Duration, program string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, starterBin, args...)
+	cmd := exec.CommandContext(ctx, program, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -36,7 +43,7 @@ func runStarter(t *testing.T, args ...string) (int, string, string) {
 	case errors.As(err, &exit):
 		return exit.ExitCode(), stdout.String(), stderr.String()
 	}
-	t.Fatalf("starter %v: %v", args, err)
+	t.Fatalf("%s %v: %v", program, args, err)
 	return 0, "", ""
 }
 

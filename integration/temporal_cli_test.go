@@ -1,13 +1,10 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,22 +37,8 @@ func temporalCLI(t *testing.T) string {
 // and stderr.
 func runTemporal(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	args = append(args, "--address", os.Getenv("TEMPORAL_ADDRESS"), "--namespace", "default", "--color", "never")
-	cmd := exec.CommandContext(ctx, temporalCLI(t), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, stdout.String(), stderr.String()
-	case errors.As(err, &exit):
-		return exit.ExitCode(), stdout.String(), stderr.String()
-	}
-	t.Fatalf("temporal %v: %v", args, err)
-	return 0, "", ""
+	return runCommand(t, 30*time.Second, temporalCLI(t), args...)
 }
 
 // actionJSON is an action as an ERP backend or an operator writes it by hand, with the documented

@@ -84,15 +84,8 @@ func (s *Server) confirmOrder(w http.ResponseWriter, r *http.Request) {
 	var vendorPDF []byte
 	switch mediaType(r) {
 	case "application/json":
-		body, _ := io.ReadAll(r.Body)
-		if len(body) > MaxJSONBytes {
-			writeProblem(w, Problem{Type: problemType("too-large"), Status: http.StatusRequestEntityTooLarge,
-				Detail: "a JSON body must be at most " + byteCount(MaxJSONBytes)})
-			return
-		}
 		var req OrderRequest
-		if err := invoice.DecodeStrict(bytes.NewReader(body), &req); err != nil {
-			s.fail(w, err)
+		if !s.decodeJSON(w, r, &req) {
 			return
 		}
 		if req.Order == nil {
@@ -208,6 +201,22 @@ func (s *Server) stagedPDF(ctx context.Context, w http.ResponseWriter, field, id
 		return nil, false
 	}
 	return data, true
+}
+
+// decodeJSON reads a JSON body of at most MaxJSONBytes into v, strictly; on failure it has
+// answered the request and returns false.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, _ := io.ReadAll(r.Body)
+	if len(body) > MaxJSONBytes {
+		writeProblem(w, Problem{Type: problemType("too-large"), Status: http.StatusRequestEntityTooLarge,
+			Detail: "a JSON body must be at most " + byteCount(MaxJSONBytes)})
+		return false
+	}
+	if err := invoice.DecodeStrict(bytes.NewReader(body), v); err != nil {
+		s.fail(w, err)
+		return false
+	}
+	return true
 }
 
 // prefixFields names fields of a nested document by their full path.
@@ -478,15 +487,8 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 			Detail: "send the action's body as application/json ({} when it has no fields)"})
 		return
 	}
-	body, _ := io.ReadAll(r.Body)
-	if len(body) > MaxJSONBytes {
-		writeProblem(w, Problem{Type: problemType("too-large"), Status: http.StatusRequestEntityTooLarge,
-			Detail: "a JSON body must be at most " + byteCount(MaxJSONBytes)})
-		return
-	}
 	var b ActionBody
-	if err := invoice.DecodeStrict(bytes.NewReader(body), &b); err != nil {
-		s.fail(w, err)
+	if !s.decodeJSON(w, r, &b) {
 		return
 	}
 	user := r.Header.Get("K2K-User")
