@@ -197,7 +197,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
 	workflow.SetCurrentDetails(ctx, "Checking the K2K connection and both companies' settings.")
 
 	var eligibility invoice.Eligibility
-	if err := workflow.ExecuteActivity(ctx, acts.VerifyEligibility,
+	if err := workflow.ExecuteActivity(summarized(ctx, "check the K2K connection and both settings of "+o.VendorID+" → "+o.BuyerID), acts.VerifyEligibility,
 		activities.EligibilityInput{VendorID: o.VendorID, BuyerID: o.BuyerID}).Get(ctx, &eligibility); err != nil {
 		return Result{}, true, err
 	}
@@ -207,7 +207,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
 	}
 
 	var doc invoice.Document
-	if err := workflow.ExecuteActivity(ctx, acts.StorePDF, activities.StorePDFInput{
+	if err := workflow.ExecuteActivity(summarized(ctx, "store the PDF of revision 1"), acts.StorePDF, activities.StorePDFInput{
 		Order: o, Revision: 1, StagingKey: w.StagingKey, RenderedAt: workflow.Now(ctx),
 	}).Get(ctx, &doc); err != nil {
 		r, err := w.rejectOr(ctx, err)
@@ -215,7 +215,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
 	}
 	created := w.event(ctx, invoice.EventInvoiceCreated)
 	created.To, created.Revision = invoice.StatusAP, 1
-	if err := workflow.ExecuteActivity(ctx, acts.CreateAPInvoice, activities.CreateInvoiceInput{
+	if err := workflow.ExecuteActivity(summarized(ctx, "create AP invoice "+o.InvoiceNumber), acts.CreateAPInvoice, activities.CreateInvoiceInput{
 		WorkflowID: w.WorkflowID, Order: o, Document: doc, Event: created,
 	}).Get(ctx, &w.InvoiceID); err != nil {
 		r, err := w.rejectOr(ctx, err)
@@ -272,7 +272,8 @@ func (w *invoiceWorkflow) awaitInbox(ctx workflow.Context) (bool, error) {
 	if wait <= 0 {
 		return wake(), nil
 	}
-	return workflow.AwaitWithTimeout(ctx, wait, wake)
+	return workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{
+		Summary: fmt.Sprintf("reminder %d of %d if still in %s", w.RemindersSent+1, w.Reminders.Max, w.Status)}}, wake)
 }
 
 // nextReminder is when the next reminder of this stay falls due, if one does.
@@ -291,7 +292,7 @@ func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 	e.From, e.To, e.Code = w.Status, w.Status, "waiting_in_"+string(w.Status)
 	e.Reason = fmt.Sprintf("in %s (%s) since %s, waiting for %s; reminder %d of %d", w.Status, w.Status.Label(),
 		w.StatusSince.UTC().Format(time.RFC3339), w.waitingFor(), w.RemindersSent, w.Reminders.Max)
-	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
 		return err
 	}
 	note := activities.Notification{EventKey: e.Key, Kind: string(e.Kind), WorkflowID: w.WorkflowID,
@@ -302,7 +303,7 @@ func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { w.notifying-- }()
 		ctx = workflow.WithActivityOptions(ctx, notifyOptions)
-		if err := workflow.ExecuteActivity(ctx, acts.Notify, note).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(summarized(ctx, "notify: "+e.Reason), acts.Notify, note).Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Warn("reminder notification not delivered", "event_key", note.EventKey, "error", err)
 		}
 	})
@@ -441,7 +442,7 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) e
 	if req.Action == invoice.ActionMarkPaid {
 		e.Reason = strings.TrimSuffix(fmt.Sprintf("paid on %s, payment reference %s; %s", req.PaymentDate, req.PaymentReference, req.Reason), "; ")
 	}
-	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
 		return err
 	}
 	w.UpdatePending = pending
@@ -454,7 +455,7 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) e
 func (w *invoiceWorkflow) revise(ctx workflow.Context, req invoice.ActionRequest, revised invoice.Order) error {
 	next := w.Revision + 1
 	var doc invoice.Document
-	err := workflow.ExecuteActivity(ctx, acts.StorePDF, activities.StorePDFInput{
+	err := workflow.ExecuteActivity(summarized(ctx, fmt.Sprintf("store the PDF of revision %d", next)), acts.StorePDF, activities.StorePDFInput{
 		Order: revised, Revision: next, StagingKey: req.Update.StagingKey, RenderedAt: workflow.Now(ctx),
 	}).Get(ctx, &doc)
 	if refusal := refusalOf(err); refusal != nil {
@@ -465,7 +466,7 @@ func (w *invoiceWorkflow) revise(ctx workflow.Context, req invoice.ActionRequest
 	e := w.event(ctx, invoice.EventTransition)
 	e.Action, e.Actor, e.From, e.To, e.Reason = req.Action, req.Actor, w.Status, invoice.StatusAP, req.Reason
 	e.UpdatePending, e.Revision = true, next
-	err = workflow.ExecuteActivity(ctx, acts.ReviseInvoice, activities.ReviseInput{
+	err = workflow.ExecuteActivity(summarized(ctx, fmt.Sprintf("store revision %d (%s)", next, revised.InvoiceNumber)), acts.ReviseInvoice, activities.ReviseInput{
 		InvoiceID: w.InvoiceID, Revision: next, Order: revised, Document: doc, Event: e,
 	}).Get(ctx, nil)
 	if refusal := refusalOf(err); refusal != nil {
@@ -511,7 +512,7 @@ func (w *invoiceWorkflow) refuse(ctx workflow.Context, req invoice.ActionRequest
 	e := w.event(ctx, invoice.EventRefused)
 	e.Action, e.Actor, e.From, e.To, e.Code, e.Reason = req.Action, req.Actor, w.Status, w.Status, string(r.Code), r.Reason
 	e.UpdatePending = w.UpdatePending
-	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
 		return err
 	}
 	if _, seen := w.Answers[req.IdempotencyKey]; !seen {
@@ -577,6 +578,13 @@ func (w *invoiceWorkflow) details() string {
 		invoice.FormatMoney(o.TotalMinor, o.Currency), invoice.FormatMoney(o.POTotalMinor, o.Currency), w.waitingFor())
 }
 
+// summarized gives the next activity a one-line summary for the Temporal UI.
+func summarized(ctx workflow.Context, summary string) workflow.Context {
+	opts := workflow.GetActivityOptions(ctx)
+	opts.Summary = summary
+	return workflow.WithActivityOptions(ctx, opts)
+}
+
 // event starts an audit event of this workflow with the next deterministic key.
 func (w *invoiceWorkflow) event(ctx workflow.Context, kind invoice.EventKind) invoice.Event {
 	w.EventSeq++
@@ -609,7 +617,7 @@ func (w *invoiceWorkflow) rejectOr(ctx workflow.Context, err error) (Result, err
 func (w *invoiceWorkflow) finishWithout(ctx workflow.Context, outcome Outcome, kind invoice.EventKind, code, reason string) (Result, error) {
 	e := w.event(ctx, kind)
 	e.Code, e.Reason = code, reason
-	if err := workflow.ExecuteActivity(ctx, acts.RecordEvent, e).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
 		return Result{}, err
 	}
 	w.Outcome, w.Reason = outcome, code+": "+reason

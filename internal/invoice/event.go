@@ -55,3 +55,23 @@ type Document struct {
 	SHA256 string    `json:"sha256"` // lower-case hex
 	Source PDFSource `json:"source"`
 }
+
+// Summary is the event in one line, for the Temporal UI: "refused mark_paid by GLOBEX/bob (AP)".
+func (e Event) Summary() string {
+	line := "record " + string(e.Kind)
+	if e.Action != "" {
+		line += " " + string(e.Action)
+	}
+	if e.Actor.CompanyID != "" {
+		line += " by " + e.Actor.CompanyID + "/" + e.Actor.UserID
+	}
+	switch {
+	case e.From != "" && e.To != "" && e.From != e.To:
+		line += " (" + string(e.From) + " → " + string(e.To) + ")"
+	case e.To != "":
+		line += " (" + string(e.To) + ")"
+	case e.Code != "":
+		line += ": " + e.Code
+	}
+	return line
+}
