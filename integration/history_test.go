@@ -20,6 +20,7 @@ import (
 
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -274,7 +275,14 @@ func replayRun(t *testing.T, dir, name, id, runID string) *historypb.History {
 		t.Fatalf("history of %s run %s ends with %s, want a completed run", id, runID, last)
 	}
 
-	replayer := worker.NewWorkflowReplayer()
+	codec, err := payloadcrypt.ParseKeys(payloadcrypt.TestKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: codec.DataConverter()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	replayer.RegisterWorkflowWithOptions(workflows.InvoiceWorkflow, workflow.RegisterOptions{Name: workflows.InvoiceWorkflowType})
 	if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
 		t.Fatalf("replay of %s (%s run %s, %d events): %v", name, id, runID, len(h.Events), err)

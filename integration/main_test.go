@@ -20,6 +20,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 )
@@ -65,6 +66,7 @@ func run(m *testing.M) (int, error) {
 	env["TEMPORAL_ADDRESS"] = temporal.FrontendHostPort()
 	env["TEMPORAL_NAMESPACE"] = "default"
 	env["K2K_LOG_LEVEL"] = "warn"
+	env["K2K_PAYLOAD_KEYS"] = payloadcrypt.TestKeys
 	if err := testenv.Setenv(env); err != nil {
 		return 0, err
 	}

@@ -5,10 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 )
 
 // The Temporal UI shows what each step of an invoice did: every activity and timer carries a
@@ -34,7 +37,7 @@ func TestActivitiesAndTimersCarrySummaries(t *testing.T) {
 		}
 		var summary string
 		if p := e.GetUserMetadata().GetSummary(); p != nil {
-			if err := converter.GetDefaultDataConverter().FromPayload(p, &summary); err != nil {
+			if err := testConverter(t).FromPayload(p, &summary); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -62,9 +65,84 @@ func TestActivitiesAndTimersCarrySummaries(t *testing.T) {
 	}
 	var details string
 	if p := d.GetExecutionConfig().GetUserMetadata().GetDetails(); p != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, &details)
+		_ = testConverter(t).FromPayload(p, &details)
 	}
 	if !strings.Contains(details, o.InvoiceNumber) {
 		t.Errorf("static details %q do not name the invoice", details)
 	}
+}
+
+// testConverter reads payloads the way the worker writes them (encrypted with the tests' keys).
+func testConverter(t *testing.T) converter.DataConverter {
+	t.Helper()
+	codec, err := payloadcrypt.ParseKeys(payloadcrypt.TestKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codec.DataConverter()
+}
+
+// A raw history read through the Temporal API holds no invoice number, amount, company, PO number
+// or line text in its payloads: inputs, results, activity arguments, signals, updates, summaries
+// and details are all sealed. Search attributes and the workflow ID stay readable by design:
+// visibility queries need them (README, docs/operations.md).
+func TestRawHistoryPayloadsHoldNoPlaintext(t *testing.T) {
+	o := eligible(t)
+	o.Lines[0].Description = "Confidential brackets"
+	st := confirmAndSettle(t, o, nil)
+	act(t, st.WorkflowID, invoice.ActionRequest{Action: invoice.ActionApprove, Actor: buyer(o, "alice", invoice.RoleProcurement),
+		IdempotencyKey: "secret-approve", Reason: "Confidential reason"})
+	it := deps.Temporal.GetWorkflowHistory(context.Background(), st.WorkflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var payloads []*commonpb.Payload
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		payloads = append(payloads, collectPayloads(e.ProtoReflect())...)
+	}
+	if len(payloads) < 10 {
+		t.Fatalf("found only %d payloads in the history", len(payloads))
+	}
+	secrets := []string{o.InvoiceNumber, o.VendorID, o.BuyerID, o.PONumber, "131850", "Confidential brackets", "Confidential reason", "alice"}
+	for i, p := range payloads {
+		if enc := string(p.GetMetadata()["encoding"]); enc != payloadcrypt.Encoding {
+			t.Errorf("payload %d has encoding %q, want %s", i, enc, payloadcrypt.Encoding)
+		}
+		for _, secret := range secrets {
+			if strings.Contains(string(p.GetData()), secret) {
+				t.Errorf("payload %d holds %q in plain text", i, secret)
+			}
+		}
+	}
+	t.Logf("%d payloads in the history, all sealed", len(payloads))
+}
+
+// collectPayloads walks a history event and returns every payload in it, except search
+// attributes (visibility needs them readable).
+func collectPayloads(m protoreflect.Message) []*commonpb.Payload {
+	if p, ok := m.Interface().(*commonpb.Payload); ok {
+		return []*commonpb.Payload{p}
+	}
+	if _, ok := m.Interface().(*commonpb.SearchAttributes); ok {
+		return nil
+	}
+	var out []*commonpb.Payload
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			for i := 0; i < v.List().Len(); i++ {
+				out = append(out, collectPayloads(v.List().Get(i).Message())...)
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				out = append(out, collectPayloads(mv.Message())...)
+				return true
+			})
+		case fd.Message() != nil && !fd.IsList() && !fd.IsMap():
+			out = append(out, collectPayloads(v.Message())...)
+		}
+		return true
+	})
+	return out
 }

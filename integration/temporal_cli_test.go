@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -35,10 +38,32 @@ func temporalCLI(t *testing.T) string {
 
 // runTemporal runs the Temporal CLI against the test server and returns its exit code, stdout
 // and stderr.
+// Payloads are encrypted, so the CLI decodes them through a codec server, as an operator's would.
 func runTemporal(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	args = append(args, "--address", os.Getenv("TEMPORAL_ADDRESS"), "--namespace", "default", "--color", "never")
+	args = append(args, "--address", os.Getenv("TEMPORAL_ADDRESS"), "--namespace", "default", "--color", "never",
+		"--codec-endpoint", codecServerURL(t), "--codec-auth", "Bearer "+codecToken)
 	return runCommand(t, 30*time.Second, temporalCLI(t), args...)
+}
+
+const codecToken = "cli-test-token"
+
+var (
+	codecOnce sync.Once
+	codecURL  string
+)
+
+// codecServerURL starts the codec server (as `starter codec-server` serves it) once.
+func codecServerURL(t *testing.T) string {
+	t.Helper()
+	codecOnce.Do(func() {
+		codec, err := payloadcrypt.ParseKeys(os.Getenv("K2K_PAYLOAD_KEYS"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		codecURL = httptest.NewServer(codec.CodecServer(nil, codecToken)).URL
+	})
+	return codecURL
 }
 
 // actionJSON is an action as an ERP backend or an operator writes it by hand, with the documented

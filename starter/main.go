@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/app"
 	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -53,6 +55,7 @@ type cli struct {
 	Status                statusCmd       `cmd:"" help:"Show an invoice's current state."`
 	Serve                 serveCmd        `cmd:"" help:"Run the HTTP gateway for ERP backends."`
 	APIKey                apiKeyCmd       `cmd:"" name:"apikey" help:"Create and revoke the gateway's API keys."`
+	CodecServer           codecServerCmd  `cmd:"" name:"codec-server" help:"Serve /encode and /decode so the Temporal UI and CLI show decrypted payloads."`
 	Company               companyCmd      `cmd:"" help:"Manage companies and their K2K settings."`
 	Connection            connectionCmd   `cmd:"" help:"Manage K2K connections."`
 
@@ -496,4 +499,38 @@ func (c *apiKeyRevokeCmd) Run(ctx context.Context) error {
 		fmt.Printf("revoked    api key %s\n", c.ID)
 		return nil
 	})
+}
+
+type codecServerCmd struct {
+	Listen    string   `default:"127.0.0.1:8089" env:"K2K_CODEC_LISTEN" help:"Address the codec server listens on."`
+	Origins   []string `default:"http://localhost:8233,http://127.0.0.1:8233" env:"K2K_CODEC_CORS_ORIGINS" help:"Temporal UI origins allowed by CORS."`
+	AuthToken string   `env:"K2K_CODEC_AUTH_TOKEN" help:"Bearer token callers must send; empty: anyone who reaches the address may decode (development only)."`
+}
+
+func (c *codecServerCmd) Run(ctx context.Context) error {
+	keys := os.Getenv("K2K_PAYLOAD_KEYS")
+	if keys == "" {
+		return errors.New("configuration: K2K_PAYLOAD_KEYS is not set: there is nothing to decode with")
+	}
+	codec, err := payloadcrypt.ParseKeys(keys)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := app.NewLogger(slog.LevelInfo)
+	if c.AuthToken == "" {
+		log.Warn("K2K_CODEC_AUTH_TOKEN is not set: anyone who reaches the codec server can decrypt payloads")
+	}
+	srv := &http.Server{Addr: c.Listen, Handler: codec.CodecServer(c.Origins, c.AuthToken),
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.ListenAndServe() }()
+	log.Info("codec server listening", "address", c.Listen, "origins", c.Origins)
+	select {
+	case err := <-errs:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
 }

@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,7 +27,16 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
 			t.Parallel()
-			replayer := worker.NewWorkflowReplayer()
+			// Histories recorded with payload encryption on use the tests' public key ring;
+			// older, plain ones pass through the codec unchanged.
+			codec, err := payloadcrypt.ParseKeys(payloadcrypt.TestKeys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: codec.DataConverter()})
+			if err != nil {
+				t.Fatal(err)
+			}
 			replayer.RegisterWorkflowWithOptions(workflows.InvoiceWorkflow, workflow.RegisterOptions{Name: workflows.InvoiceWorkflowType})
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)

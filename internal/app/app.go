@@ -20,6 +20,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/gateway"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -60,6 +61,16 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 		return nil, fmt.Errorf("%w (is K2K_S3_BUCKET created and AWS_ENDPOINT_URL_S3 right?)", err)
 	}
 	topts.Logger = tlog.NewStructuredLogger(log)
+	if cfg.PayloadKeys == "" {
+		log.Warn("K2K_PAYLOAD_KEYS is not set: workflow payloads (invoice numbers, amounts, companies) are stored in plain text")
+	} else {
+		codec, err := payloadcrypt.ParseKeys(cfg.PayloadKeys)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		topts.DataConverter = codec.DataConverter()
+	}
 	tc, err := client.DialContext(ctx, topts)
 	if err != nil {
 		st.Close()

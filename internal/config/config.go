@@ -46,6 +46,9 @@ type Config struct {
 	RemindAA     time.Duration `env:"K2K_REMIND_AA" envDefault:"48h"`
 	RemindA      time.Duration `env:"K2K_REMIND_A" envDefault:"168h"`
 	RemindersMax int           `env:"K2K_REMINDERS_MAX" envDefault:"3"`
+	// PayloadKeys encrypts workflow payloads: "id:base64key,…", the first key writes, all read.
+	// Empty: payloads are stored in plain text (development only).
+	PayloadKeys string `env:"K2K_PAYLOAD_KEYS"`
 }
 
 // Load reads Config from the environment. The error names every missing or malformed variable.

@@ -1,0 +1,120 @@
+package payloadcrypt
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+func key(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+
+func TestRoundTripRotationAndPlaintext(t *testing.T) {
+	old, err := ParseKeys("k1:" + key(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoded, err := converter.GetDefaultDataConverter().ToPayloads(map[string]any{"invoice_number": "INV-SECRET-42", "total_minor": 131850})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads := encoded.GetPayloads()
+	sealed, err := old.Encode(payloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed[0].GetData(), []byte("INV-SECRET-42")) || bytes.Contains(sealed[0].GetData(), []byte("131850")) {
+		t.Fatal("sealed payload holds the plaintext")
+	}
+	if got := string(sealed[0].GetMetadata()[MetadataKeyID]); got != "k1" {
+		t.Errorf("key id = %q, want k1", got)
+	}
+	// Rotation: k2 writes, k1 still reads.
+	rotated, err := ParseKeys("k2:" + key(2) + ",k1:" + key(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := rotated.Decode(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := converter.GetDefaultDataConverter().FromPayloads(&commonpb.Payloads{Payloads: opened}, &back); err != nil || back["invoice_number"] != "INV-SECRET-42" {
+		t.Errorf("decoded %v, %v", back, err)
+	}
+	resealed, _ := rotated.Encode(payloads)
+	if got := string(resealed[0].GetMetadata()[MetadataKeyID]); got != "k2" {
+		t.Errorf("rotated ring writes with %q, want k2", got)
+	}
+	if _, err := old.Decode(resealed); err == nil || !strings.Contains(err.Error(), `"k2"`) {
+		t.Errorf("old ring decoding a k2 payload = %v, want an error naming k2", err)
+	}
+	// Plaintext payloads (histories from before encryption) pass through.
+	if passed, err := rotated.Decode(payloads); err != nil || !bytes.Equal(passed[0].GetData(), payloads[0].GetData()) {
+		t.Errorf("plaintext payload did not pass through: %v", err)
+	}
+	// Tampering is detected.
+	sealed[0].Data[len(sealed[0].Data)-1] ^= 1
+	if _, err := old.Decode(sealed); err == nil {
+		t.Error("a tampered payload decoded")
+	}
+}
+
+func TestParseKeysRefusesBadSpecs(t *testing.T) {
+	for _, spec := range []string{"", "k1", "k1:notbase64!", "k1:" + base64.StdEncoding.EncodeToString([]byte("short")),
+		"k1:" + key(1) + ",k1:" + key(2), "bad id:" + key(1)} {
+		if _, err := ParseKeys(spec); err == nil {
+			t.Errorf("ParseKeys(%q) succeeded, want an error", spec)
+		}
+	}
+}
+
+func TestCodecServerCORSAndAuth(t *testing.T) {
+	c, err := ParseKeys("k1:" + key(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.CodecServer([]string{"http://ui.example"}, "s3cret"))
+	defer srv.Close()
+	encoded, _ := converter.GetDefaultDataConverter().ToPayloads("INV-SECRET-42")
+	sealed, _ := c.Encode(encoded.GetPayloads())
+	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: sealed})
+
+	post := func(token, origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/decode", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Namespace", "default")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := post("", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("decode without a token = %d, want 401", resp.StatusCode)
+	}
+	resp := post("s3cret", "http://ui.example")
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), base64.StdEncoding.EncodeToString([]byte(`"INV-SECRET-42"`))) {
+		t.Errorf("decode = %d %s, want the plaintext payload", resp.StatusCode, out)
+	}
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "http://ui.example" {
+		t.Errorf("CORS origin = %q, want the UI's", got)
+	}
+	if resp := post("s3cret", "http://evil.example"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Error("CORS allowed an origin that is not listed")
+	}
+}
