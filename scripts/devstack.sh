@@ -19,6 +19,7 @@ logs=$dev/log
 : "${K2K_TEMPORAL_UI_PORT:=8233}"
 : "${K2K_S3_PORT:=7070}"
 : "${K2K_S3_BUCKET:=k2k-invoices}"
+: "${K2K_CODEC_PORT:=8089}"
 : "${K2K_GATEWAY_PORT:=8088}"
 s3_access=k2kdev
 s3_secret=k2kdev-secret-key
@@ -100,7 +101,7 @@ cmd_up() {
 	local sa_flags=()
 	while IFS= read -r sa; do sa_flags+=(--search-attribute "$sa"); done < <("$bin/worker" search-attributes)
 	start temporal "$bin/temporal" server start-dev --ip 127.0.0.1 --port "$K2K_TEMPORAL_PORT" \
-		--ui-port "$K2K_TEMPORAL_UI_PORT" --http-port 0 --metrics-port 0 \
+		--ui-port "$K2K_TEMPORAL_UI_PORT" --ui-codec-endpoint "http://127.0.0.1:$K2K_CODEC_PORT" --http-port 0 --metrics-port 0 \
 		--db-filename "$dev/data/temporal.db" --namespace "$namespace" "${sa_flags[@]}" --log-level warn
 	start s3 "$bin/versitygw" --port "127.0.0.1:$K2K_S3_PORT" --access "$s3_access" --secret "$s3_secret" \
 		--region us-east-1 posix "$dev/data/s3"
@@ -112,6 +113,9 @@ cmd_up() {
 		--user "$s3_access:$s3_secret" -H "x-amz-content-sha256: $(printf '' | sha256sum | cut -d' ' -f1)" \
 		-X PUT "http://127.0.0.1:$K2K_S3_PORT/$K2K_S3_BUCKET")
 	[[ $code == 200 || $code == 409 ]] || die "creating bucket $K2K_S3_BUCKET failed (HTTP $code): $(cat "$logs/create-bucket.xml")"
+
+	# The dev stack's own payload key, made once (payloads are sealed with AES-256-GCM).
+	[[ -s $dev/payload-keys ]] || printf 'dev-%s:%s\n' "$(date -u +%Y%m%d)" "$(head -c 32 /dev/urandom | base64)" >"$dev/payload-keys"
 
 	cat >"$dev/env" <<ENV
 # Written by scripts/devstack.sh up: source it to use bin/starter against the dev stack.
@@ -126,6 +130,8 @@ export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$K2K_S3_PORT
 export K2K_S3_BUCKET=$K2K_S3_BUCKET
 export K2K_S3_PATH_STYLE=true
 export K2K_GATEWAY_URL=http://127.0.0.1:$K2K_GATEWAY_PORT
+export K2K_PAYLOAD_KEYS='$(cat "$dev/payload-keys")'
+export K2K_CODEC_URL=http://127.0.0.1:$K2K_CODEC_PORT
 ENV
 	# shellcheck source=/dev/null
 	source "$dev/env"
@@ -141,7 +147,13 @@ ENV
 		sleep 0.1
 	done
 	start_gateway
-	say "dev stack up: Temporal $TEMPORAL_ADDRESS, UI $K2K_TEMPORAL_UI_URL, S3 $AWS_ENDPOINT_URL_S3/$K2K_S3_BUCKET, gateway $K2K_GATEWAY_URL"
+	if running codec; then
+		cmd_stop codec
+	fi
+	start codec "$bin/starter" codec-server --listen "127.0.0.1:$K2K_CODEC_PORT" \
+		--origins "http://127.0.0.1:$K2K_TEMPORAL_UI_PORT,http://localhost:$K2K_TEMPORAL_UI_PORT"
+	wait_port codec "$K2K_CODEC_PORT"
+	say "dev stack up: Temporal $TEMPORAL_ADDRESS, UI $K2K_TEMPORAL_UI_URL, S3 $AWS_ENDPOINT_URL_S3/$K2K_S3_BUCKET, gateway $K2K_GATEWAY_URL, codec server $K2K_CODEC_URL"
 	say "use it from a shell with: source .dev/env && .dev/bin/starter --help"
 }
 
@@ -178,6 +190,7 @@ cmd_stop() {
 }
 
 cmd_down() {
+	cmd_stop codec
 	cmd_stop gateway
 	cmd_stop worker
 	cmd_stop s3

@@ -13,6 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -350,5 +351,42 @@ func TestGateway(t *testing.T) {
 	}
 	if v, _ := envValue(gw, "K2K_GATEWAY_LISTEN"); v != gatewayListen {
 		t.Errorf("service %q environment: K2K_GATEWAY_LISTEN is %q, want %s (every interface, or the published port reaches nothing)", svcGateway, v, gatewayListen)
+	}
+}
+
+// The UI is wired to the codec server, and everything that reads or writes payloads shares a key
+// ring that parses.
+func TestCodecServerAndPayloadKeys(t *testing.T) {
+	p := loadProject(t)
+	codec, ok := p.Services["codec"]
+	if !ok {
+		t.Fatal("no codec service")
+	}
+	if got := strings.Join(codec.Command, " "); got != "starter codec-server" {
+		t.Errorf("codec command = %q, want starter codec-server", got)
+	}
+	ui := p.Services["temporal-ui"]
+	if v := ui.Environment["TEMPORAL_CODEC_ENDPOINT"]; v == nil || !strings.HasSuffix(*v, ":8089") {
+		t.Errorf("temporal-ui TEMPORAL_CODEC_ENDPOINT = %v, want the codec server's published port 8089", v)
+	}
+	origins := codec.Environment["K2K_CODEC_CORS_ORIGINS"]
+	if origins == nil || !strings.Contains(*origins, "http://localhost:8080") {
+		t.Errorf("codec K2K_CODEC_CORS_ORIGINS = %v, want the UI's origin http://localhost:8080", origins)
+	}
+	var ring string
+	for _, name := range []string{"worker", "gateway", "codec"} {
+		v := p.Services[name].Environment["K2K_PAYLOAD_KEYS"]
+		if v == nil {
+			t.Errorf("%s has no K2K_PAYLOAD_KEYS", name)
+			continue
+		}
+		if ring == "" {
+			ring = *v
+		} else if *v != ring {
+			t.Errorf("%s has another K2K_PAYLOAD_KEYS than the worker", name)
+		}
+	}
+	if _, err := payloadcrypt.ParseKeys(ring); err != nil {
+		t.Errorf("K2K_PAYLOAD_KEYS does not parse: %v", err)
 	}
 }
