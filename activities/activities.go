@@ -15,6 +15,7 @@ import (
 
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 	"github.com/k2kinvoice/autoinvoice/internal/pdf"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 )
@@ -99,6 +100,8 @@ func (a *Activities) StorePDF(ctx context.Context, in StorePDFInput) (invoice.Do
 		return invoice.Document{}, err
 	}
 	activity.GetLogger(ctx).Info("invoice PDF stored", "key", key, "bytes", len(data), "source", source)
+	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"source": string(source)}).
+		Counter(metrics.PDFBytes).Inc(int64(len(data)))
 	return invoice.Document{Key: key, Size: int64(len(data)), SHA256: digest, Source: source}, nil
 }
 

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -145,4 +147,40 @@ func collectPayloads(m protoreflect.Message) []*commonpb.Payload {
 		return true
 	})
 	return out
+}
+
+// The worker's /metrics carries the SDK's metrics and the business metrics of real invoices.
+func TestMetricsExportSDKAndBusinessMetrics(t *testing.T) {
+	o := eligible(t)
+	st := confirmAndSettle(t, o, nil)
+	act(t, st.WorkflowID, invoice.ActionRequest{Action: invoice.ActionApprove, Actor: buyer(o, "alice", invoice.RoleProcurement), IdempotencyKey: "m-1"})
+	act(t, st.WorkflowID, invoice.ActionRequest{Action: invoice.ActionApprove, Actor: buyer(o, "alice", invoice.RoleProcurement), IdempotencyKey: "m-2"})
+	rec := httptest.NewRecorder()
+	deps.Metrics.HTTPHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`k2k_orders{`, `outcome="invoice_created"`,
+		`k2k_transitions{`, `action="approve"`,
+		`k2k_refusals{`, `code="not_allowed_in_state"`,
+		`k2k_pdf_bytes_stored{`, `source="rendered"`,
+		`k2k_status_seconds`, `status="AP"`,
+		"temporal_workflow_task_execution_latency", "temporal_activity_execution_latency",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", grepLines(body, "k2k_"))
+	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }

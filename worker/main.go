@@ -9,8 +9,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -33,6 +35,7 @@ type cli struct {
 
 type runCmd struct {
 	ShutdownTimeout time.Duration `default:"30s" env:"K2K_SHUTDOWN_TIMEOUT" help:"How long in-flight activities may take to finish on shutdown."`
+	HTTPListen      string        `default:"127.0.0.1:9464" env:"K2K_WORKER_HTTP_LISTEN" help:"Address of /metrics (Prometheus), /healthz and /readyz; empty: none."`
 }
 
 func (r *runCmd) Run() error {
@@ -58,12 +61,41 @@ func (r *runCmd) Run() error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	if r.HTTPListen != "" {
+		srv := &http.Server{Addr: r.HTTPListen, Handler: opsHandler(deps), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics and health server failed", "error", err)
+			}
+		}()
+		defer srv.Close()
+		log.Info("metrics and health", "address", r.HTTPListen)
+	}
 	log.Info("worker started", "task_queue", workflows.TaskQueue, "bucket", cfg.S3Bucket)
 	<-ctx.Done()
 	log.Info("shutting down: waiting for in-flight activities", "timeout", r.ShutdownTimeout)
 	w.Stop()
 	log.Info("worker stopped")
 	return nil
+}
+
+// opsHandler serves /metrics (the SDK's and the business metrics), /healthz (the process runs)
+// and /readyz (PostgreSQL, S3 and Temporal answer).
+func opsHandler(deps *app.Deps) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", deps.Metrics.HTTPHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "alive") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := deps.Ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
 }
 
 type migrateCmd struct{}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/k2kinvoice/autoinvoice/activities"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 )
 
 // acts refers to the activities by method, so the workflow never spells their names.
@@ -222,6 +223,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
 		return r, true, err
 	}
 	w.Revision, w.Document = 1, doc
+	count(ctx, metrics.Orders, map[string]string{"outcome": "invoice_created"})
 	w.Revisions = append(w.Revisions, Revision{Revision: 1, InvoiceNumber: o.InvoiceNumber, Currency: o.Currency,
 		TotalMinor: o.TotalMinor, Document: doc, At: created.OccurredAt})
 	return Result{}, false, w.enter(ctx, invoice.StatusAP, created.OccurredAt)
@@ -254,6 +256,7 @@ func (w *invoiceWorkflow) followUntilPaid(ctx workflow.Context) (Result, error) 
 		return Result{}, err
 	}
 	w.Outcome = OutcomePaid
+	count(ctx, metrics.Paid, nil)
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(OutcomePaid))); err != nil {
 		return Result{}, err
 	}
@@ -288,6 +291,7 @@ func (w *invoiceWorkflow) nextReminder() (time.Time, bool) {
 // remind records a reminder event and notifies the hook, without changing the status.
 func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 	w.RemindersSent++
+	count(ctx, metrics.Reminders, map[string]string{"status": string(w.Status)})
 	e := w.event(ctx, invoice.EventReminder)
 	e.From, e.To, e.Code = w.Status, w.Status, "waiting_in_"+string(w.Status)
 	e.Reason = fmt.Sprintf("in %s (%s) since %s, waiting for %s; reminder %d of %d", w.Status, w.Status.Label(),
@@ -498,6 +502,11 @@ func refusalOf(err error) *invoice.Refusal {
 
 // accept records an accepted action's answer and moves the workflow to the event's status.
 func (w *invoiceWorkflow) accept(ctx workflow.Context, req invoice.ActionRequest, e invoice.Event) error {
+	count(ctx, metrics.Transitions, map[string]string{"action": string(req.Action), "from": string(e.From), "to": string(e.To)})
+	if e.From != e.To {
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"status": string(e.From)}).
+			Timer(metrics.StatusTime).Record(e.OccurredAt.Sub(w.StatusSince))
+	}
 	w.answer(req, Answer{Action: req.Action, Accepted: true, Status: e.To})
 	w.Transitions = append(w.Transitions, Transition{At: e.OccurredAt, Action: req.Action, Actor: req.Actor,
 		From: e.From, To: e.To, Reason: e.Reason})
@@ -518,6 +527,7 @@ func (w *invoiceWorkflow) refuse(ctx workflow.Context, req invoice.ActionRequest
 	if _, seen := w.Answers[req.IdempotencyKey]; !seen {
 		w.answer(req, Answer{Action: req.Action, Code: r.Code, Reason: r.Reason, Status: w.Status})
 	}
+	count(ctx, metrics.Refusals, map[string]string{"action": string(req.Action), "code": string(r.Code)})
 	workflow.GetLogger(ctx).Info("action refused", "action", req.Action, "code", r.Code, "reason", r.Reason)
 	return nil
 }
@@ -578,6 +588,11 @@ func (w *invoiceWorkflow) details() string {
 		invoice.FormatMoney(o.TotalMinor, o.Currency), invoice.FormatMoney(o.POTotalMinor, o.Currency), w.waitingFor())
 }
 
+// count adds one to a business counter (the SDK records nothing while the workflow replays).
+func count(ctx workflow.Context, name string, tags map[string]string) {
+	workflow.GetMetricsHandler(ctx).WithTags(tags).Counter(name).Inc(1)
+}
+
 // summarized gives the next activity a one-line summary for the Temporal UI.
 func summarized(ctx workflow.Context, summary string) workflow.Context {
 	opts := workflow.GetActivityOptions(ctx)
@@ -621,6 +636,7 @@ func (w *invoiceWorkflow) finishWithout(ctx workflow.Context, outcome Outcome, k
 		return Result{}, err
 	}
 	w.Outcome, w.Reason = outcome, code+": "+reason
+	count(ctx, metrics.Orders, map[string]string{"outcome": string(outcome), "reason": code})
 	if err := w.settle(ctx); err != nil {
 		return Result{}, err
 	}

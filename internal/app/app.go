@@ -20,6 +20,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/gateway"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
+	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
@@ -33,6 +34,8 @@ func NewLogger(level slog.Level) *slog.Logger {
 // Deps are the connections a process holds. Close releases them.
 type Deps struct {
 	Config config.Config
+	// Metrics holds the SDK's and the business metrics, for /metrics.
+	Metrics *metrics.Metrics
 	// Namespace is the Temporal namespace the client works in.
 	Namespace string
 	Store     *store.Store
@@ -61,6 +64,12 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 		return nil, fmt.Errorf("%w (is K2K_S3_BUCKET created and AWS_ENDPOINT_URL_S3 right?)", err)
 	}
 	topts.Logger = tlog.NewStructuredLogger(log)
+	m, err := metrics.New()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	topts.MetricsHandler = m.Handler()
 	if cfg.PayloadKeys == "" {
 		log.Warn("K2K_PAYLOAD_KEYS is not set: workflow payloads (invoice numbers, amounts, companies) are stored in plain text")
 	} else {
@@ -76,7 +85,7 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 		st.Close()
 		return nil, fmt.Errorf("temporal: cannot reach %s: %w", topts.HostPort, err)
 	}
-	return &Deps{Config: cfg, Namespace: namespaceOrDefault(topts.Namespace), Store: st, Blobs: blobs, Temporal: tc}, nil
+	return &Deps{Config: cfg, Metrics: m, Namespace: namespaceOrDefault(topts.Namespace), Store: st, Blobs: blobs, Temporal: tc}, nil
 }
 
 // Close releases the connections.
