@@ -170,16 +170,17 @@ func TestMetricsExportSDKAndBusinessMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if t.Failed() {
-		t.Logf("/metrics:\n%s", grepLines(body, "k2k_"))
+	if t.Failed() || testing.Verbose() {
+		t.Logf("/metrics (names):\n%s", metricNames(body))
 	}
 }
 
-func grepLines(text, substr string) string {
+// metricNames lists the metric families of a Prometheus text page.
+func metricNames(text string) string {
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
-		if strings.Contains(line, substr) {
-			out = append(out, line)
+		if name, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			out = append(out, name)
 		}
 	}
 	return strings.Join(out, "\n")
