@@ -2,10 +2,12 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -60,6 +62,16 @@ func TestActivitiesAndTimersCarrySummaries(t *testing.T) {
 	}
 	if timers == 0 {
 		t.Errorf("no reminder timer was started; summaries: %s", joined)
+	}
+	// Ops find invoices by how long they have waited in a status.
+	since := func(cutoff time.Time) string {
+		return fmt.Sprintf("K2KPONumber = '%s' AND K2KStatus = 'AA' AND K2KStatusSince < '%s'", o.PONumber, cutoff.UTC().Format(time.RFC3339))
+	}
+	if n := listWorkflows(t, since(time.Now().Add(time.Minute)), 1); n != 1 {
+		t.Errorf("%s found %d workflows, want 1", since(time.Now().Add(time.Minute)), n)
+	}
+	if n := listWorkflows(t, since(time.Now().Add(-72*time.Hour)), 0); n != 0 {
+		t.Errorf("an invoice that entered AA just now was found as waiting more than 3 days")
 	}
 	d, err := deps.Temporal.DescribeWorkflowExecution(ctx, st.WorkflowID, "")
 	if err != nil {

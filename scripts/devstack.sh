@@ -106,6 +106,12 @@ cmd_up() {
 	start s3 "$bin/versitygw" --port "127.0.0.1:$K2K_S3_PORT" --access "$s3_access" --secret "$s3_secret" \
 		--region us-east-1 posix "$dev/data/s3"
 	wait_port temporal "$K2K_TEMPORAL_PORT"
+	# A dev server started by an older version may lack newer search attributes: add any missing.
+	local name type
+	while IFS== read -r name type; do
+		"$bin/temporal" operator search-attribute create --address "127.0.0.1:$K2K_TEMPORAL_PORT" \
+			--namespace "$namespace" --name "$name" --type "$type" >/dev/null 2>&1 || true
+	done < <("$bin/worker" search-attributes)
 	wait_port s3 "$K2K_S3_PORT"
 	# Create the bucket with a signed S3 CreateBucket (409: it exists and is ours already).
 	local code

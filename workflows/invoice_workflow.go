@@ -553,7 +553,7 @@ func (w *invoiceWorkflow) enter(ctx workflow.Context, s invoice.Status, at time.
 func (w *invoiceWorkflow) show(ctx workflow.Context) error {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(w.Status)),
 		AttrInvoiceNumber.ValueSet(w.Order.InvoiceNumber), AttrRevision.ValueSet(int64(w.Revision)),
-		AttrUpdatePending.ValueSet(w.UpdatePending)); err != nil {
+		AttrUpdatePending.ValueSet(w.UpdatePending), AttrStatusSince.ValueSet(w.StatusSince)); err != nil {
 		return err
 	}
 	workflow.SetCurrentDetails(ctx, w.details())

@@ -66,6 +66,7 @@ var (
 	AttrOutcome       = temporal.NewSearchAttributeKeyKeyword("K2KOutcome")
 	AttrUpdatePending = temporal.NewSearchAttributeKeyBool("K2KUpdatePending")
 	AttrRevision      = temporal.NewSearchAttributeKeyInt64("K2KRevision")
+	AttrStatusSince   = temporal.NewSearchAttributeKeyTime("K2KStatusSince")
 )
 
 // SearchAttributeSpec is a search attribute's name and its type as the Temporal CLI spells it.
@@ -85,6 +86,7 @@ func SearchAttributes() []SearchAttributeSpec {
 		{AttrOutcome.GetName(), "Keyword"},
 		{AttrUpdatePending.GetName(), "Bool"},
 		{AttrRevision.GetName(), "Int"},
+		{AttrStatusSince.GetName(), "Datetime"},
 	}
 }
 
