@@ -56,6 +56,7 @@ type cli struct {
 	Serve                 serveCmd        `cmd:"" help:"Run the HTTP gateway for ERP backends."`
 	APIKey                apiKeyCmd       `cmd:"" name:"apikey" help:"Create and revoke the gateway's API keys."`
 	CodecServer           codecServerCmd  `cmd:"" name:"codec-server" help:"Serve /encode and /decode so the Temporal UI and CLI show decrypted payloads."`
+	Healthcheck           healthcheckCmd  `cmd:"" help:"Exit 0 when the gateway on this host answers /healthz (for container healthchecks)."`
 	Company               companyCmd      `cmd:"" help:"Manage companies and their K2K settings."`
 	Connection            connectionCmd   `cmd:"" help:"Manage K2K connections."`
 
@@ -534,3 +535,9 @@ func (c *codecServerCmd) Run(ctx context.Context) error {
 	defer cancel()
 	return srv.Shutdown(shutdown)
 }
+
+type healthcheckCmd struct {
+	Listen string `default:"127.0.0.1:8088" env:"K2K_GATEWAY_LISTEN" help:"The gateway's listen address."`
+}
+
+func (c *healthcheckCmd) Run(ctx context.Context) error { return app.Probe(ctx, c.Listen) }

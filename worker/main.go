@@ -31,7 +31,14 @@ type cli struct {
 	Run              runCmd              `cmd:"" default:"1" help:"Migrate the schema, then run the worker until SIGINT or SIGTERM."`
 	Migrate          migrateCmd          `cmd:"" help:"Apply pending schema migrations and exit."`
 	SearchAttributes searchAttributesCmd `cmd:"" help:"Print the search attributes the workflow sets, as NAME=Type lines."`
+	Healthcheck      healthcheckCmd      `cmd:"" help:"Exit 0 when the worker on this host answers /healthz (for container healthchecks)."`
 }
+
+type healthcheckCmd struct {
+	HTTPListen string `default:"127.0.0.1:9464" env:"K2K_WORKER_HTTP_LISTEN" help:"The worker's metrics and health address."`
+}
+
+func (c healthcheckCmd) Run() error { return app.Probe(context.Background(), c.HTTPListen) }
 
 type runCmd struct {
 	ShutdownTimeout time.Duration `default:"30s" env:"K2K_SHUTDOWN_TIMEOUT" help:"How long in-flight activities may take to finish on shutdown."`

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -141,4 +143,28 @@ func namespaceOrDefault(ns string) string {
 		return client.DefaultNamespace
 	}
 	return ns
+}
+
+// Probe asks a server of ours listening on listen (such as "0.0.0.0:8088" or ":9464") for
+// /healthz on the local host, for container healthchecks in images without a shell or curl.
+func Probe(ctx context.Context, listen string) error {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("probe: listen address %q: %w", listen, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe: /healthz answered %s", resp.Status)
+	}
+	return nil
 }

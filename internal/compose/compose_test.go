@@ -390,3 +390,22 @@ func TestCodecServerAndPayloadKeys(t *testing.T) {
 		t.Errorf("K2K_PAYLOAD_KEYS does not parse: %v", err)
 	}
 }
+
+// The worker and the gateway probe themselves (their images have no shell): the healthcheck runs
+// the binary's own healthcheck command against the address the service listens on.
+func TestAppHealthchecks(t *testing.T) {
+	p := loadProject(t)
+	for name, want := range map[string]string{svcWorker: "worker healthcheck", svcGateway: "starter healthcheck"} {
+		s := p.Services[name]
+		if s.HealthCheck == nil || s.HealthCheck.Disable {
+			t.Errorf("%s has no healthcheck", name)
+			continue
+		}
+		if got := strings.Join(s.HealthCheck.Test, " "); got != "CMD "+want {
+			t.Errorf("%s healthcheck = %q, want CMD %s", name, got, want)
+		}
+	}
+	if v := p.Services[svcWorker].Environment["K2K_WORKER_HTTP_LISTEN"]; v == nil || !strings.HasPrefix(*v, "0.0.0.0:") {
+		t.Errorf("worker K2K_WORKER_HTTP_LISTEN = %v, want it listening on all interfaces for the metrics scrape", v)
+	}
+}
