@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -407,5 +409,40 @@ func TestAppHealthchecks(t *testing.T) {
 	}
 	if v := p.Services[svcWorker].Environment["K2K_WORKER_HTTP_LISTEN"]; v == nil || !strings.HasPrefix(*v, "0.0.0.0:") {
 		t.Errorf("worker K2K_WORKER_HTTP_LISTEN = %v, want it listening on all interfaces for the metrics scrape", v)
+	}
+}
+
+// The worker's and the gateway's environment speaks the code's configuration: every variable
+// config.Config requires is set, and every K2K_* or DATABASE_URL variable set is one the code
+// reads (a misspelt name would be silently ignored).
+func TestEnvironmentMatchesTheCodesConfiguration(t *testing.T) {
+	known := map[string]bool{"K2K_GATEWAY_LISTEN": true, "K2K_WORKER_HTTP_LISTEN": true, "K2K_SHUTDOWN_TIMEOUT": true,
+		"K2K_CODEC_LISTEN": true, "K2K_CODEC_CORS_ORIGINS": true, "K2K_CODEC_AUTH_TOKEN": true, "K2K_TEMPORAL_UI_URL": true,
+		"K2K_GATEWAY_PDF_LINK_TTL": true}
+	var required []string
+	cfg := reflect.TypeFor[config.Config]()
+	for i := range cfg.NumField() {
+		tag := cfg.Field(i).Tag.Get("env")
+		name, opts, _ := strings.Cut(tag, ",")
+		known[name] = true
+		if strings.Contains(opts, "required") {
+			required = append(required, name)
+		}
+	}
+	p := loadProject(t)
+	for _, svc := range []string{svcWorker, svcGateway, "codec"} {
+		env := p.Services[svc].Environment
+		if svc != "codec" {
+			for _, name := range required {
+				if env[name] == nil {
+					t.Errorf("%s lacks %s, which the configuration requires", svc, name)
+				}
+			}
+		}
+		for name := range env {
+			if (strings.HasPrefix(name, "K2K_") || name == "DATABASE_URL") && !known[name] {
+				t.Errorf("%s sets %s, which the code does not read", svc, name)
+			}
+		}
 	}
 }
