@@ -14,8 +14,6 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	sdkclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
@@ -279,11 +277,10 @@ func replayRun(t *testing.T, dir, name, id, runID string) *historypb.History {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: codec.DataConverter()})
+	replayer, err := workflows.NewReplayer(codec.DataConverter())
 	if err != nil {
 		t.Fatal(err)
 	}
-	replayer.RegisterWorkflowWithOptions(workflows.InvoiceWorkflow, workflow.RegisterOptions{Name: workflows.InvoiceWorkflowType})
 	if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
 		t.Fatalf("replay of %s (%s run %s, %d events): %v", name, id, runID, len(h.Events), err)
 	}

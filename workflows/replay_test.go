@@ -1,14 +1,11 @@
 package workflows_test
 
 import (
-	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
-
+	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -33,11 +30,10 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: codec.DataConverter()})
+			replayer, err := workflows.NewReplayer(codec.DataConverter())
 			if err != nil {
 				t.Fatal(err)
 			}
-			replayer.RegisterWorkflowWithOptions(workflows.InvoiceWorkflow, workflow.RegisterOptions{Name: workflows.InvoiceWorkflowType})
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
 			}
