@@ -18,7 +18,6 @@ import (
 
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
-	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -273,11 +272,7 @@ func replayRun(t *testing.T, dir, name, id, runID string) *historypb.History {
 		t.Fatalf("history of %s run %s ends with %s, want a completed run", id, runID, last)
 	}
 
-	codec, err := payloadcrypt.ParseKeys(payloadcrypt.TestKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replayer, err := workflows.NewReplayer(codec.DataConverter())
+	replayer, err := workflows.NewReplayer(testConverter(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,36 +291,34 @@ func (c *Client) State(ctx context.Context, workflowID string) (workflows.State,
 
 // AwaitAnswer polls the state until the action with idempotency key has been answered, or ctx ends.
 func (c *Client) AwaitAnswer(ctx context.Context, workflowID, key string) (workflows.Answer, workflows.State, error) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := c.State(ctx, workflowID)
-		if err != nil {
-			return workflows.Answer{}, st, err
-		}
-		if a, ok := st.Answers[key]; ok {
-			return a, st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return workflows.Answer{}, st, fmt.Errorf("no answer to %s from %s yet: %w", key, workflowID, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	st, err := c.awaitState(ctx, workflowID, "no answer to "+key+" from "+workflowID+" yet", false,
+		func(st workflows.State) bool { _, ok := st.Answers[key]; return ok })
+	return st.Answers[key], st, err
 }
 
 // AwaitSettled polls the state until the invoice exists or the workflow has an outcome.
 func (c *Client) AwaitSettled(ctx context.Context, workflowID string) (workflows.State, error) {
+	return c.awaitState(ctx, workflowID, "workflow "+workflowID+" has not settled", true,
+		func(st workflows.State) bool { return st.Status != "" || st.Outcome != "" })
+}
+
+// awaitState polls the workflow's state every 100 ms until done holds or ctx ends. A failed
+// query ends the wait, unless retryErrors (a workflow just started may not answer queries yet).
+func (c *Client) awaitState(ctx context.Context, workflowID, waiting string, retryErrors bool,
+	done func(workflows.State) bool) (workflows.State, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		st, err := c.State(ctx, workflowID)
-		if err == nil && (st.Status != "" || st.Outcome != "") {
+		switch {
+		case err != nil && !retryErrors:
+			return st, err
+		case err == nil && done(st):
 			return st, nil
 		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("workflow %s has not settled: %w (last error: %v)", workflowID, ctx.Err(), err)
+			return st, fmt.Errorf("%s: %w (last error: %v)", waiting, ctx.Err(), err)
 		case <-tick.C:
 		}
 	}
