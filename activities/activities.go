@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -26,7 +25,23 @@ const (
 	ErrTypeInvalidPDF         = "InvalidPDF"
 	ErrTypeInvoiceNumberTaken = "InvoiceNumberTaken"
 	ErrTypeStatusConflict     = "StatusConflict"
+	// ErrTypeUnprocessable: PostgreSQL, the S3 server or the PDF renderer refused the data
+	// itself. Retrying the same data cannot succeed, so the workflow records a refusal or a
+	// rejected outcome instead of retrying without end.
+	ErrTypeUnprocessable = "Unprocessable"
 )
+
+// permanent marks what retrying cannot fix as a non-retryable ErrTypeUnprocessable: values
+// PostgreSQL refuses (data exceptions, integrity violations no business rule maps) and requests
+// the S3 server calls malformed. Everything else (connection refused, timeouts, throttling,
+// credentials, a missing bucket) comes back as it was and is retried until an operator repairs
+// it; the pending activity's last failure shows it in the Temporal UI meanwhile.
+func permanent(err error) error {
+	if errors.Is(err, store.ErrInvalidData) || errors.Is(err, blob.ErrRejected) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnprocessable, err)
+	}
+	return err
+}
 
 // Activities carries the activities' dependencies. Register a *Activities with the worker; the
 // workflow refers to its methods through a nil *Activities, never by name strings.
@@ -49,7 +64,7 @@ type EligibilityInput struct {
 func (a *Activities) VerifyEligibility(ctx context.Context, in EligibilityInput) (invoice.Eligibility, error) {
 	facts, err := a.Store.ConnectionFacts(ctx, in.VendorID, in.BuyerID)
 	if err != nil {
-		return invoice.Eligibility{}, err
+		return invoice.Eligibility{}, permanent(err)
 	}
 	return invoice.DecideEligibility(facts), nil
 }
@@ -71,7 +86,7 @@ func (a *Activities) StorePDF(ctx context.Context, in StorePDFInput) (invoice.Do
 	var data []byte
 	source := invoice.PDFRendered
 	if in.StagingKey != "" {
-		if !strings.HasPrefix(in.StagingKey, blob.StagingPrefix) {
+		if !invoice.IsStagingKey(in.StagingKey) {
 			return invoice.Document{}, invalidPDF("staging key "+in.StagingKey+" is not a staged upload", nil)
 		}
 		source = invoice.PDFFromVendor
@@ -83,7 +98,7 @@ func (a *Activities) StorePDF(ctx context.Context, in StorePDFInput) (invoice.Do
 		case errors.Is(err, blob.ErrNotFound):
 			return invoice.Document{}, invalidPDF("staged file "+in.StagingKey+" does not exist", err)
 		case err != nil:
-			return invoice.Document{}, err
+			return invoice.Document{}, permanent(err)
 		}
 		if rule := pdf.Check(data, a.MaxPDFBytes); rule != "" {
 			return invoice.Document{}, invalidPDF(rule, nil)
@@ -91,13 +106,14 @@ func (a *Activities) StorePDF(ctx context.Context, in StorePDFInput) (invoice.Do
 	} else {
 		var err error
 		if data, err = pdf.Render(in.Order, in.Revision, in.RenderedAt); err != nil {
-			return invoice.Document{}, err
+			// Rendering is deterministic: the same order fails the same way every time.
+			return invoice.Document{}, temporal.NewNonRetryableApplicationError("pdf: cannot render: "+err.Error(), ErrTypeUnprocessable, err)
 		}
 	}
 	digest := blob.SHA256Hex(data)
 	key := blob.InvoiceKey(in.Order.BuyerID, in.Order.VendorID, in.Order.InvoiceNumber, in.Revision, digest)
 	if err := a.Blobs.Put(ctx, key, data); err != nil {
-		return invoice.Document{}, err
+		return invoice.Document{}, permanent(err)
 	}
 	activity.GetLogger(ctx).Info("invoice PDF stored", "key", key, "bytes", len(data), "source", source)
 	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"source": string(source)}).
@@ -131,7 +147,7 @@ func (a *Activities) CreateAPInvoice(ctx context.Context, in CreateInvoiceInput)
 			ErrTypeInvoiceNumberTaken, err)
 	}
 	if err != nil {
-		return 0, err
+		return 0, permanent(err)
 	}
 	return inv.ID, nil
 }
@@ -144,7 +160,7 @@ func (a *Activities) RecordEvent(ctx context.Context, e invoice.Event) error {
 	if errors.Is(err, store.ErrConflict) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStatusConflict, err)
 	}
-	return err
+	return permanent(err)
 }
 
 // ReviseInput is a vendor update to store: the revised order and its PDF as revision Revision,
@@ -164,10 +180,12 @@ func (a *Activities) ReviseInvoice(ctx context.Context, in ReviseInput) error {
 	err := a.Store.InvoiceRevise(ctx, store.InvoiceRevision{
 		InvoiceID: in.InvoiceID, Revision: in.Revision, Order: in.Order, Document: in.Document, Event: in.Event,
 	})
-	var current store.Invoice
 	if errors.Is(err, store.ErrConflict) {
 		// Either the number is taken, or the row moved outside the workflow: tell them apart.
-		current, _ = a.Store.InvoiceByWorkflowID(ctx, in.Event.WorkflowID)
+		current, rerr := a.Store.InvoiceByWorkflowID(ctx, in.Event.WorkflowID)
+		if rerr != nil {
+			return rerr // a read that failed says nothing yet: retry
+		}
 		if current.Status == in.Event.From && current.CurrentRevision == in.Revision-1 {
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("invoice_number %q is already used by another invoice of vendor %s for buyer %s",
@@ -176,7 +194,7 @@ func (a *Activities) ReviseInvoice(ctx context.Context, in ReviseInput) error {
 		}
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStatusConflict, err)
 	}
-	return err
+	return permanent(err)
 }
 
 // Notify delivers a notification to the configured hook, and does nothing when none is

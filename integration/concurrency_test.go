@@ -376,7 +376,7 @@ func TestUpdateRepeatingAQueuedSignalGetsItsAnswer(t *testing.T) {
 			return false
 		}
 		_, answered := st.Answers["q3"]
-		return answered || slices.ContainsFunc(st.Inbox, func(r invoice.ActionRequest) bool { return r.IdempotencyKey == "q3" })
+		return answered || slices.ContainsFunc(st.Inbox, func(r workflows.QueuedAction) bool { return r.IdempotencyKey == "q3" })
 	})
 	// q3 needs status A, which the invoice reaches only once q1 and q2 are handled.
 	answer, err := client.Do(within(t, 20*time.Second), id, queued[2])

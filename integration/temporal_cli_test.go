@@ -167,7 +167,7 @@ func TestTemporalCLISignalQueryAndUpdate(t *testing.T) {
 	// A refused update fails the command with the refusal's code and reason; nothing changes.
 	noReference := actionJSON(t, invoice.ActionMarkPaid, bob, "cli-paid-no-reference", `"payment_date":"2026-11-30"`)
 	code, _, out = cliUpdate(t, id, workflows.SignalMarkPaid, noReference)
-	if code == 0 || !strings.Contains(out, "payment_reference is required") || !strings.Contains(out, string(invoice.RefusedInvalid)) {
+	if code == 0 || !strings.Contains(out, "payment_reference: is required") || !strings.Contains(out, string(invoice.RefusedInvalid)) {
 		t.Errorf("refused update: exit %d; want non-zero with code %s and the reason\n%s", code, invoice.RefusedInvalid, out)
 	}
 	t.Logf("refused update through the CLI prints: %s", strings.TrimSpace(out))

@@ -268,11 +268,9 @@ func (c *vendorUpdateCmd) Run(ctx context.Context, root *cli) error {
 		return err
 	}
 	defer f.Close()
-	dec := json.NewDecoder(f)
-	dec.DisallowUnknownFields()
 	var update invoice.InvoiceUpdate
-	if err := dec.Decode(&update); err != nil {
-		return &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "update", Rule: "is not a valid update: " + err.Error()}}}
+	if err := invoice.DecodeStrict(f, &update); err != nil {
+		return err
 	}
 	var vendorPDF []byte
 	if c.PDF != "" {

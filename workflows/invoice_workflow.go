@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -31,6 +32,7 @@ var activityOptions = workflow.ActivityOptions{
 		MaximumInterval:    time.Minute,
 		NonRetryableErrorTypes: []string{
 			activities.ErrTypeInvalidPDF, activities.ErrTypeInvoiceNumberTaken, activities.ErrTypeStatusConflict,
+			activities.ErrTypeUnprocessable,
 		},
 	},
 }
@@ -93,10 +95,11 @@ func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
 		return err
 	}
 	for _, m := range messages {
-		handler := func(ctx workflow.Context, req invoice.ActionRequest) (Answer, error) {
-			req = withMessageAction(req, m.action)
+		handler := func(ctx workflow.Context, raw converter.RawValue) (Answer, error) {
+			item := arrive(raw, m.name, m.action)
+			req := item.ActionRequest
 			if _, seen := w.Answers[req.IdempotencyKey]; !seen {
-				w.Inbox = append(w.Inbox, req)
+				w.Inbox = append(w.Inbox, item)
 			}
 			if err := workflow.Await(ctx, func() bool { _, ok := w.Answers[req.IdempotencyKey]; return ok }); err != nil {
 				return Answer{}, err
@@ -107,8 +110,12 @@ func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
 			}
 			return answer, nil
 		}
-		validator := func(ctx workflow.Context, req invoice.ActionRequest) error {
-			return w.validate(withMessageAction(req, m.action))
+		validator := func(ctx workflow.Context, raw converter.RawValue) error {
+			item := arrive(raw, m.name, m.action)
+			if item.Malformed != nil {
+				return RefusalError(item.Malformed.Code, item.Malformed.Reason)
+			}
+			return w.validate(item.ActionRequest)
 		}
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, m.name, handler,
 			workflow.UpdateHandlerOptions{Validator: validator}); err != nil {
@@ -118,10 +125,11 @@ func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
 	return nil
 }
 
-// RefusalError is how an update reports a refusal: an application error whose type is the
-// refusal code, so callers can tell refusals apart without parsing text.
+// RefusalError is how an update reports a refusal: a non-retryable application error whose type
+// is the refusal code, so callers can tell refusals apart without parsing text, and know that
+// sending the same request again gets the same answer.
 func RefusalError(code invoice.RefusalCode, reason string) error {
-	return temporal.NewApplicationError(reason, string(code))
+	return temporal.NewNonRetryableApplicationError(reason, string(code), nil)
 }
 
 // validate answers, without changing anything, whether an update would be refused now. A key
@@ -241,6 +249,7 @@ func (w *invoiceWorkflow) followUntilPaid(ctx workflow.Context) (Result, error) 
 		if err != nil {
 			return Result{}, err
 		}
+		w.collectUnknown(ctx)
 		switch {
 		case len(w.Inbox) > 0:
 			if err := w.actNext(ctx); err != nil {
@@ -266,7 +275,9 @@ func (w *invoiceWorkflow) followUntilPaid(ctx workflow.Context) (Result, error) 
 // awaitInbox waits for an action, or for continue-as-new to be due; ready is false when the
 // next reminder fell due first.
 func (w *invoiceWorkflow) awaitInbox(ctx workflow.Context) (bool, error) {
-	wake := func() bool { return len(w.Inbox) > 0 || w.continueAsNewDue(ctx) }
+	wake := func() bool {
+		return len(w.Inbox) > 0 || w.continueAsNewDue(ctx) || len(w.unknownSignals(ctx)) > 0
+	}
 	due, ok := w.nextReminder()
 	if !ok {
 		return true, workflow.Await(ctx, wake)
@@ -338,7 +349,7 @@ func (w *invoiceWorkflow) settle(ctx workflow.Context) error {
 		if idle() {
 			return nil
 		}
-		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 || idle() }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 || len(w.unknownSignals(ctx)) > 0 || idle() }); err != nil {
 			return err
 		}
 	}
@@ -372,43 +383,35 @@ func (w *invoiceWorkflow) listen(ctx workflow.Context) {
 		ch := workflow.GetSignalChannel(ctx, m.name)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			for {
-				var req invoice.ActionRequest
-				ch.Receive(ctx, &req)
-				w.Inbox = append(w.Inbox, withMessageAction(req, m.action))
+				var raw converter.RawValue
+				ch.Receive(ctx, &raw)
+				w.Inbox = append(w.Inbox, arrive(raw, m.name, m.action))
 			}
 		})
 	}
 }
 
-// actNext handles the oldest action in the inbox.
+// actNext handles the oldest action in the inbox; one refused at arrival is refused now.
 func (w *invoiceWorkflow) actNext(ctx workflow.Context) error {
-	req := w.Inbox[0]
+	item := w.Inbox[0]
 	w.Inbox = w.Inbox[1:]
 	w.actedThisRun++
-	return w.act(ctx, req)
+	if item.Malformed != nil {
+		return w.refuse(ctx, item.ActionRequest, item.Malformed)
+	}
+	return w.act(ctx, item.ActionRequest)
 }
 
 // drain answers every action left before the workflow ends or continues as new: those in the
-// inbox and those still in the signal channels, until one pass finds none.
+// inbox, those that arrive while it works (the listeners move them in), and signals under
+// unknown names. settle yields before it, so the listeners have emptied their channels.
 func (w *invoiceWorkflow) drain(ctx workflow.Context) error {
-	for {
-		for _, m := range messages {
-			ch := workflow.GetSignalChannel(ctx, m.name)
-			var req invoice.ActionRequest
-			for ch.ReceiveAsync(&req) {
-				w.Inbox = append(w.Inbox, withMessageAction(req, m.action))
-				req = invoice.ActionRequest{}
-			}
-		}
-		if len(w.Inbox) == 0 {
-			return nil
-		}
-		for len(w.Inbox) > 0 {
-			if err := w.actNext(ctx); err != nil {
-				return err
-			}
+	for w.collectUnknown(ctx); len(w.Inbox) > 0; w.collectUnknown(ctx) {
+		if err := w.actNext(ctx); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // withMessageAction sets the action a message's name stands for. A payload naming another action
@@ -446,7 +449,10 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) e
 	if req.Action == invoice.ActionMarkPaid {
 		e.Reason = strings.TrimSuffix(fmt.Sprintf("paid on %s, payment reference %s; %s", req.PaymentDate, req.PaymentReference, req.Reason), "; ")
 	}
-	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
+	err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil)
+	if refusal := refusalOf(err); refusal != nil {
+		return w.refuse(ctx, req, refusal)
+	} else if err != nil {
 		return err
 	}
 	w.UpdatePending = pending
@@ -485,7 +491,8 @@ func (w *invoiceWorkflow) revise(ctx workflow.Context, req invoice.ActionRequest
 	return w.accept(ctx, req, e)
 }
 
-// refusalOf turns an activity's business refusal of a vendor update into a Refusal.
+// refusalOf turns an activity's refusal of an action's data (a vendor update's PDF or number, data
+// the database or S3 refuses) into a Refusal; nil for any other error.
 func refusalOf(err error) *invoice.Refusal {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) {
@@ -496,6 +503,8 @@ func refusalOf(err error) *invoice.Refusal {
 		return &invoice.Refusal{Code: invoice.RefusedInvalidPDF, Reason: appErr.Message()}
 	case activities.ErrTypeInvoiceNumberTaken:
 		return &invoice.Refusal{Code: invoice.RefusedTaken, Reason: appErr.Message()}
+	case activities.ErrTypeUnprocessable:
+		return &invoice.Refusal{Code: invoice.RefusedInvalid, Reason: "cannot be stored: " + appErr.Message()}
 	}
 	return nil
 }
@@ -521,7 +530,13 @@ func (w *invoiceWorkflow) refuse(ctx workflow.Context, req invoice.ActionRequest
 	e := w.event(ctx, invoice.EventRefused)
 	e.Action, e.Actor, e.From, e.To, e.Code, e.Reason = req.Action, req.Actor, w.Status, w.Status, string(r.Code), r.Reason
 	e.UpdatePending = w.UpdatePending
-	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
+	err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil)
+	if refusalOf(err) != nil {
+		// The store escapes what a refused request held, so this is not expected; if it happens
+		// the refusal is still answered, and ops see the failure in the log and the metric.
+		count(ctx, metrics.AuditFailures, map[string]string{"action": string(req.Action)})
+		workflow.GetLogger(ctx).Error("refusal could not be recorded", "action", req.Action, "event_key", e.Key, "error", err)
+	} else if err != nil {
 		return err
 	}
 	if _, seen := w.Answers[req.IdempotencyKey]; !seen {
@@ -617,11 +632,11 @@ func (w *invoiceWorkflow) event(ctx workflow.Context, kind invoice.EventKind) in
 	}
 }
 
-// rejectOr ends the workflow with OutcomeRejected when err is a business refusal of the order's
-// content, and fails it otherwise.
+// rejectOr ends the workflow with OutcomeRejected when err is a refusal of the order's content
+// (a bad PDF, an invoice number taken, data the database or S3 refuses), and fails it otherwise.
 func (w *invoiceWorkflow) rejectOr(ctx workflow.Context, err error) (Result, error) {
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypeInvalidPDF || appErr.Type() == activities.ErrTypeInvoiceNumberTaken) {
+	if errors.As(err, &appErr) && refusalOf(err) != nil {
 		return w.finishWithout(ctx, OutcomeRejected, invoice.EventRejected, appErr.Type(), appErr.Message())
 	}
 	return Result{}, err

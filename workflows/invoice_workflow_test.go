@@ -41,6 +41,13 @@ var (
 	vendorStaff = invoice.Actor{CompanyID: testVendor, UserID: "u-vend", Role: invoice.RoleProcurement}
 )
 
+// Staging keys of the form the gateway and the starter upload to.
+var (
+	stagedABC = "staging/" + strings.Repeat("ab", 32) + ".pdf"
+	stagedBad = "staging/" + strings.Repeat("ba", 32) + ".pdf"
+	stagedR2  = "staging/" + strings.Repeat("02", 32) + ".pdf"
+)
+
 func testOrder() invoice.Order {
 	return invoice.Order{
 		VendorID:      testVendor,
@@ -224,6 +231,8 @@ type updateCall struct {
 	name string
 	id   string
 	req  invoice.ActionRequest
+	// raw, when set, is sent as the update's payload instead of req.
+	raw *converter.RawValue
 
 	mu  sync.Mutex
 	got updateOutcome
@@ -272,7 +281,15 @@ func (h *harness) sendUpdate(u *updateCall) {
 				u.got.Err = fmt.Errorf("decoding the update result %T: %w", success, decodeErr)
 			}
 		},
-	}, u.req)
+	}, u.arg())
+}
+
+// arg is what the update carries: the raw payload when one is set, else the request.
+func (u *updateCall) arg() any {
+	if u.raw != nil {
+		return *u.raw
+	}
+	return u.req
 }
 
 // updateNow sends an update now; call it from a callback.
@@ -540,12 +557,12 @@ func TestInvoiceWorkflow_HappyPath(t *testing.T) {
 func TestInvoiceWorkflow_StagingKeyPassedToStorePDF(t *testing.T) {
 	h := newHarness(t)
 	h.happyPath(time.Minute)
-	h.runWith(ConfirmOrder{Order: testOrder(), StagingKey: "staging/abc.pdf"})
+	h.runWith(ConfirmOrder{Order: testOrder(), StagingKey: stagedABC})
 	_, s := h.assertPaid()
-	if len(h.storeCalls) != 1 || h.storeCalls[0].StagingKey != "staging/abc.pdf" || h.storeCalls[0].Revision != 1 {
+	if len(h.storeCalls) != 1 || h.storeCalls[0].StagingKey != stagedABC || h.storeCalls[0].Revision != 1 {
 		t.Errorf("StorePDF calls = %+v", h.storeCalls)
 	}
-	if s.StagingKey != "staging/abc.pdf" {
+	if s.StagingKey != stagedABC {
 		t.Errorf("state staging key = %q", s.StagingKey)
 	}
 }
@@ -598,7 +615,7 @@ func TestInvoiceWorkflow_Rejected(t *testing.T) {
 		h.storeErr = func(int) error {
 			return temporal.NewNonRetryableApplicationError("pdf: not a PDF file", activities.ErrTypeInvalidPDF, nil)
 		}
-		h.runWith(ConfirmOrder{Order: testOrder(), StagingKey: "staging/bad.pdf"})
+		h.runWith(ConfirmOrder{Order: testOrder(), StagingKey: stagedBad})
 		r := h.result()
 		if r.Outcome != OutcomeRejected || r.Status != "" || r.InvoiceID != 0 {
 			t.Errorf("result = %+v, want rejected without invoice", r)

@@ -50,7 +50,7 @@ func revisedUpdate() *invoice.InvoiceUpdate {
 			{Description: "Shipping", Quantity: 1, UnitPriceMinor: 2500},
 			{Description: "Express fee", Quantity: 1, UnitPriceMinor: 500},
 		},
-		StagingKey: "staging/r2.pdf",
+		StagingKey: stagedR2,
 	}
 }
 
@@ -437,7 +437,7 @@ func TestLifecycle_VendorUpdate(t *testing.T) {
 				t.Fatalf("StorePDF calls = %+v, want 2", stores)
 			}
 			sp := stores[1]
-			if sp.Revision != 2 || sp.StagingKey != "staging/r2.pdf" || !reflect.DeepEqual(sp.Order, revisedOrder()) ||
+			if sp.Revision != 2 || sp.StagingKey != stagedR2 || !reflect.DeepEqual(sp.Order, revisedOrder()) ||
 				sp.RenderedAt.IsZero() {
 				t.Errorf("StorePDF for the update = %+v, want revision 2, the update's staging key, the revised order", sp)
 			}
@@ -678,7 +678,7 @@ func TestLifecycle_VendorUpdateInvalidPDFRefused(t *testing.T) {
 	}
 	checkRefusedWhenApplied(t, u, invoice.RefusedInvalidPDF, invoice.StatusAA)
 	checkAnswer(t, s.Answers, "vendor-update-1", invoice.ActionVendorUpdate, false, invoice.RefusedInvalidPDF, invoice.StatusAA)
-	if stores := h.storeInputs(); len(stores) != 2 || stores[1].Revision != 2 || stores[1].StagingKey != "staging/r2.pdf" {
+	if stores := h.storeInputs(); len(stores) != 2 || stores[1].Revision != 2 || stores[1].StagingKey != stagedR2 {
 		t.Errorf("StorePDF calls = %+v, want the first and one non-retried attempt for revision 2", stores)
 	}
 	if n := len(h.reviseInputs()); n != 0 {

@@ -130,7 +130,7 @@ type State struct {
 	// EventSeq numbers the audit events this workflow wrote; it makes their keys.
 	EventSeq int `json:"event_seq"`
 	// Inbox holds the actions received and not yet handled, oldest first.
-	Inbox []invoice.ActionRequest `json:"inbox,omitempty"`
+	Inbox []QueuedAction `json:"inbox,omitempty"`
 	// RemindersSent counts the reminders of the current stay in Status.
 	RemindersSent int            `json:"reminders_sent"`
 	Reminders     ReminderPolicy `json:"reminder_policy"`

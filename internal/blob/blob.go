@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // ErrNotFound means the object does not exist.
@@ -26,6 +28,17 @@ var ErrNotFound = errors.New("object not found")
 
 // ErrTooLarge means the object is larger than the caller allows.
 var ErrTooLarge = errors.New("object too large")
+
+// ErrRejected means the server refused the request itself as malformed (a key too long, an
+// invalid argument, an object too large): sending it again cannot succeed. Outages, throttling
+// and credentials an operator can fix are not ErrRejected.
+var ErrRejected = errors.New("request refused by the S3 server as malformed")
+
+// malformedCodes are the S3 error codes that say the request itself cannot be served.
+// ExistingObjectIsDirectory is how versitygw's file-system backend answers a key it cannot
+// store (a path segment too long for the file system, or a key that is a folder there).
+var malformedCodes = []string{"InvalidArgument", "InvalidRequest", "KeyTooLongError", "MalformedXML",
+	"EntityTooLarge", "InvalidURI", "MetadataTooLarge", "InvalidObjectName", "ExistingObjectIsDirectory"}
 
 // Store reads and writes the objects of one bucket.
 type Store struct {
@@ -109,10 +122,10 @@ func (s *Store) CreateBucket(ctx context.Context) error {
 // a duplicate is one object. The server verifies the SHA-256 checksum on upload.
 func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	digest := sha256.Sum256(data)
+	// The HEAD only spares a second upload; when it cannot answer (the object is missing, or the
+	// server refuses a HEAD, whose answer has no body to say why), the PUT's answer counts.
 	if existing, err := s.headSHA256(ctx, key); err == nil && existing == hex.EncodeToString(digest[:]) {
 		return nil
-	} else if err != nil && !errors.Is(err, ErrNotFound) {
-		return err
 	}
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:            &s.bucket,
@@ -124,7 +137,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(digest[:])),
 	})
 	if err != nil {
-		return fmt.Errorf("s3 put %s/%s: %w", s.bucket, key, err)
+		return s.wrap("put", key, err)
 	}
 	return nil
 }
@@ -196,11 +209,17 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
-// wrap names bucket and key, and maps a missing object to ErrNotFound.
+// wrap names bucket and key, maps a missing object to ErrNotFound and a malformed request to
+// ErrRejected.
 func (s *Store) wrap(op, key string, err error) error {
 	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NotFound" || apiErr.ErrorCode() == "NoSuchKey") {
+	var respErr *smithyhttp.ResponseError
+	switch {
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NotFound" || apiErr.ErrorCode() == "NoSuchKey"):
 		return fmt.Errorf("s3 %s %s/%s: %w", op, s.bucket, key, ErrNotFound)
+	case errors.As(err, &apiErr) && slices.Contains(malformedCodes, apiErr.ErrorCode()),
+		errors.As(err, &respErr) && (respErr.HTTPStatusCode() == 413 || respErr.HTTPStatusCode() == 414):
+		return fmt.Errorf("s3 %s %s/%s: %w: %w", op, s.bucket, key, ErrRejected, err)
 	}
 	return fmt.Errorf("s3 %s %s/%s: %w", op, s.bucket, key, err)
 }

@@ -129,3 +129,17 @@ func TestInvoiceKeyStaysShortAndDistinct(t *testing.T) {
 		t.Errorf("put under a long invoice number: %v", err)
 	}
 }
+
+// TestMalformedRequestIsRejected: a request the server refuses as such (here a key segment longer
+// than versitygw's file system allows, answered ExistingObjectIsDirectory) is ErrRejected, which
+// the activities do not retry; a missing object is ErrNotFound, not ErrRejected.
+func TestMalformedRequestIsRejected(t *testing.T) {
+	ctx := context.Background()
+	err := blobs.Put(ctx, "invoices/"+strings.Repeat("k", 300)+".pdf", []byte("%PDF-1.4 x %%EOF"))
+	if !errors.Is(err, blob.ErrRejected) {
+		t.Errorf("put with a 1100-byte key segment: err = %v, want ErrRejected", err)
+	}
+	if _, _, err := blobs.Get(ctx, "invoices/none.pdf", 10); !errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrRejected) {
+		t.Errorf("get of a missing object: err = %v, want ErrNotFound only", err)
+	}
+}

@@ -242,7 +242,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		invalid(w, v.Fields...)
 	case errors.As(err, &refusal) && refusal.Code == invoice.RefusedInvalid:
 		writeProblem(w, Problem{Type: problemType("validation"), Title: "The request is not valid", Status: http.StatusUnprocessableEntity,
-			Code: string(refusal.Code), Detail: refusal.Reason})
+			Code: string(refusal.Code), Detail: refusal.Reason, Errors: refusal.Fields})
 	case errors.As(err, &refusal) && refusal.Code == invoice.RefusedWrongActor:
 		writeProblem(w, Problem{Type: problemType("forbidden"), Status: http.StatusForbidden, Code: string(refusal.Code), Detail: refusal.Reason})
 	case errors.As(err, &refusal):

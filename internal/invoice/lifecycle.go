@@ -155,6 +155,9 @@ func RefusalCodes() []RefusalCode {
 type Refusal struct {
 	Code   RefusalCode `json:"code"`
 	Reason string      `json:"reason"`
+	// Fields names each broken field and rule of an invalid_request, when the refusal came from
+	// the admission rule (CheckRequest).
+	Fields []FieldError `json:"fields,omitempty"`
 }
 
 func (r *Refusal) Error() string { return string(r.Code) + ": " + r.Reason }
@@ -192,17 +195,14 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 	return r.to, nil
 }
 
-// Admissible checks what does not depend on the invoice's status: the action is known, the
-// request well formed, and the actor's company and role may send it. Decide starts with it; an
-// update validator uses it alone while earlier actions wait to be applied.
+// Admissible checks what does not depend on the invoice's status: the request passes
+// CheckRequest, and the actor's company and role may send it. Decide starts with it; an update
+// validator uses it alone while earlier actions wait to be applied.
 func Admissible(f Facts, req ActionRequest) error {
-	r, ok := rules[req.Action]
-	if !ok {
-		return refuse(RefusedInvalid, "action %q is not one of %v", req.Action, Actions())
-	}
-	if err := checkRequest(req); err != nil {
+	if err := CheckRequest(req); err != nil {
 		return err
 	}
+	r := rules[req.Action]
 	party := PartyVendor
 	company := f.VendorID
 	if r.party == PartyBuyer {
@@ -218,45 +218,67 @@ func Admissible(f Facts, req ActionRequest) error {
 	return nil
 }
 
-// checkRequest validates the fields every request needs and those its action needs.
-func checkRequest(req ActionRequest) error {
-	switch {
-	case req.Actor.CompanyID == "":
-		return refuse(RefusedInvalid, "actor.company_id is required")
-	case req.Actor.UserID == "":
-		return refuse(RefusedInvalid, "actor.user_id is required")
-	case req.IdempotencyKey == "":
-		return refuse(RefusedInvalid, "idempotency_key is required")
-	case len(req.IdempotencyKey) > 200:
-		return refuse(RefusedInvalid, "idempotency_key must be at most 200 bytes")
+// shortened cuts a value quoted in a refusal to 100 bytes; %q then escapes what is not printable.
+func shortened(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
 	}
-	for _, f := range []struct {
-		name, value string
-		max         int
-	}{
-		{"actor.user_id", req.Actor.UserID, 200}, {"idempotency_key", req.IdempotencyKey, 200},
-		{"reason", req.Reason, 1000}, {"payment_reference", req.PaymentReference, 100},
-	} {
-		if rule := checkFreeText(f.value, f.max); rule != "" {
-			return refuse(RefusedInvalid, "%s %s", f.name, rule)
-		}
+	return s
+}
+
+// Roles lists every role an actor may name.
+func Roles() []Role { return []Role{RoleProcurement, RoleAccounting, RoleVendor} }
+
+// Limits on an action's texts.
+const (
+	MaxUserIDLen           = 200
+	MaxIdempotencyKeyLen   = 200
+	MaxReasonLen           = 1000
+	MaxPaymentReferenceLen = 100
+)
+
+// CheckRequest is the admission rule every action passes, whichever door it came through
+// (gateway, starter, client library, raw signal, raw update), before it can be applied or
+// stored: the action and the role are known, every text is valid UTF-8 within its length and
+// without control or bidirectional formatting characters, and the fields the action needs are
+// there. It names every broken field and rule in one invalid_request refusal.
+func CheckRequest(req ActionRequest) error {
+	if _, ok := rules[req.Action]; !ok {
+		return refuse(RefusedInvalid, "action %q is not one of %v", shortened(string(req.Action)), Actions())
+	}
+	v := &ValidationError{}
+	checkCompanyID(v, "actor.company_id", req.Actor.CompanyID)
+	checkText(v, "actor.user_id", req.Actor.UserID, MaxUserIDLen)
+	if !slices.Contains(Roles(), req.Actor.Role) {
+		v.add("actor.role", fmt.Sprintf("must be one of %v", Roles()))
+	}
+	checkText(v, "idempotency_key", req.IdempotencyKey, MaxIdempotencyKeyLen)
+	checkFreeText(v, "reason", req.Reason, MaxReasonLen)
+	checkFreeText(v, "payment_reference", req.PaymentReference, MaxPaymentReferenceLen)
+	if _, err := time.Parse(time.DateOnly, req.PaymentDate); err != nil && (req.PaymentDate != "" || req.Action == ActionMarkPaid) {
+		v.add("payment_date", "must be a calendar date as YYYY-MM-DD")
 	}
 	switch req.Action {
 	case ActionMarkPaid:
-		if _, err := time.Parse(time.DateOnly, req.PaymentDate); err != nil {
-			return refuse(RefusedInvalid, "payment_date must be a calendar date as YYYY-MM-DD")
-		}
 		if strings.TrimSpace(req.PaymentReference) == "" {
-			return refuse(RefusedInvalid, "payment_reference is required to mark an invoice paid")
+			v.add("payment_reference", "is required to mark an invoice paid")
 		}
 	case ActionReturnToProcurement:
 		if strings.TrimSpace(req.Reason) == "" {
-			return refuse(RefusedInvalid, "reason is required to return an invoice to procurement")
+			v.add("reason", "is required to return an invoice to procurement")
 		}
 	case ActionVendorUpdate:
 		if req.Update == nil {
-			return refuse(RefusedInvalid, "update is required: the new invoice number, issue date, currency, total and lines")
+			v.add("update", "is required: the new invoice number, issue date, currency, total and lines")
+		} else {
+			req.Update.check(v)
 		}
+	}
+	if req.Update != nil && req.Action != ActionVendorUpdate {
+		v.add("update", "is only for "+string(ActionVendorUpdate))
+	}
+	if len(v.Fields) > 0 {
+		return &Refusal{Code: RefusedInvalid, Reason: v.Error(), Fields: v.Fields}
 	}
 	return nil
 }

@@ -142,9 +142,11 @@ func TestDecideRefusals(t *testing.T) {
 		{"vendor role of the buyer approves", StatusAP, ActionApprove,
 			func(r *ActionRequest) { r.Actor.Role = RoleVendor }, RefusedWrongActor, "needs role"},
 		{"no role", StatusAA, ActionApprovePayment,
-			func(r *ActionRequest) { r.Actor.Role = "" }, RefusedWrongActor, "needs role"},
+			func(r *ActionRequest) { r.Actor.Role = "" }, RefusedInvalid, "actor.role: must be one of"},
 		{"unknown role", StatusAP, ActionApprove,
-			func(r *ActionRequest) { r.Actor.Role = "admin" }, RefusedWrongActor, "admin"},
+			func(r *ActionRequest) { r.Actor.Role = "admin" }, RefusedInvalid, "actor.role: must be one of"},
+		{"payment date that is not a date, on any action", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.PaymentDate = "not a date" }, RefusedInvalid, "payment_date"},
 
 		// Invalid requests.
 		{"missing company id", StatusAP, ActionApprove,
@@ -203,8 +205,8 @@ func TestDecideAccepts(t *testing.T) {
 			func(r *ActionRequest) { r.IdempotencyKey = strings.Repeat("k", 200) }, StatusAA},
 		{"reason is optional", StatusAA, ActionApprovePayment,
 			func(r *ActionRequest) { r.Reason = "" }, StatusA},
-		{"approve ignores payment fields", StatusAP, ActionApprove,
-			func(r *ActionRequest) { r.PaymentDate = "not a date" }, StatusAA},
+		{"approve ignores a valid payment date", StatusAP, ActionApprove,
+			func(r *ActionRequest) { r.PaymentDate = "2026-11-30" }, StatusAA},
 		{"paid on a leap day", StatusA, ActionMarkPaid,
 			func(r *ActionRequest) { r.PaymentDate = "2028-02-29" }, StatusP},
 	} {

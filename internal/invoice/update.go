@@ -1,6 +1,6 @@
 package invoice
 
-import "errors"
+import "regexp"
 
 // InvoiceUpdate is a vendor's new revision of an invoice: its own invoice number, date, currency,
 // total and lines, and optionally its own PDF (staged in S3 by the client, like a confirmation's).
@@ -14,16 +14,30 @@ type InvoiceUpdate struct {
 	StagingKey    string `json:"staging_key,omitempty"`
 }
 
-// Revise returns order o as this update changes it, validated with the order's rules. Field
-// errors name the update's fields ("update.total_minor").
-func (u InvoiceUpdate) Revise(o Order) (Order, error) {
-	o.InvoiceNumber, o.IssueDate, o.Currency, o.TotalMinor, o.Lines = u.InvoiceNumber, u.IssueDate, u.Currency, u.TotalMinor, u.Lines
-	err := o.Validate()
-	var v *ValidationError
-	if errors.As(err, &v) {
-		for i := range v.Fields {
-			v.Fields[i].Field = "update." + v.Fields[i].Field
-		}
+// stagingKeyPattern is the only form of key a vendor PDF may be read from: a staged upload,
+// named by its SHA-256. Any other object of the bucket (another buyer's invoice) is out of reach.
+var stagingKeyPattern = regexp.MustCompile(`^staging/[0-9a-f]{64}\.pdf$`)
+
+// IsStagingKey reports whether key names a staged upload (staging/SHA256.pdf), the only place a
+// vendor PDF is taken from.
+func IsStagingKey(key string) bool { return stagingKeyPattern.MatchString(key) }
+
+// check adds the update's broken rules to v, with field names under "update.".
+func (u InvoiceUpdate) check(v *ValidationError) {
+	checkInvoice(v, "update.", u.InvoiceNumber, u.IssueDate, u.Currency, u.TotalMinor, u.Lines)
+	if u.StagingKey != "" && !IsStagingKey(u.StagingKey) {
+		v.add("update.staging_key", "must be a staged upload: staging/ followed by the PDF's SHA-256 in hex and .pdf")
 	}
-	return o, err
+}
+
+// Revise returns order o as this update changes it, or a *ValidationError naming the update's
+// broken fields ("update.total_minor").
+func (u InvoiceUpdate) Revise(o Order) (Order, error) {
+	v := &ValidationError{}
+	u.check(v)
+	if err := v.orNil(); err != nil {
+		return o, err
+	}
+	o.InvoiceNumber, o.IssueDate, o.Currency, o.TotalMinor, o.Lines = u.InvoiceNumber, u.IssueDate, u.Currency, u.TotalMinor, u.Lines
+	return o, nil
 }

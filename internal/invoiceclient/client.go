@@ -168,6 +168,11 @@ func (c *Client) Act(ctx context.Context, workflowID string, req invoice.ActionR
 	if err != nil {
 		return err
 	}
+	if refusal, err := c.admit(ctx, workflowID, req); err != nil {
+		return err
+	} else if refusal != nil {
+		return refusal
+	}
 	if err := c.Temporal.SignalWorkflow(ctx, workflowID, "", name, req); err != nil {
 		if refusal := c.closedRefusal(ctx, workflowID, req, err); refusal != nil {
 			return refusal
@@ -207,6 +212,11 @@ func (c *Client) Do(ctx context.Context, workflowID string, req invoice.ActionRe
 	if err != nil {
 		return workflows.Answer{}, err
 	}
+	if refusal, err := c.admit(ctx, workflowID, req); err != nil {
+		return workflows.Answer{}, err
+	} else if refusal != nil {
+		return workflows.Answer{Action: req.Action, Code: refusal.Code, Reason: refusal.Reason}, refusal
+	}
 	release, err := c.updateSlot(ctx, workflowID)
 	if err != nil {
 		return workflows.Answer{}, err
@@ -237,6 +247,20 @@ func (c *Client) Do(ctx context.Context, workflowID string, req invoice.ActionRe
 		return answer, err
 	}
 	return workflows.Answer{Action: req.Action, Code: refusal.Code, Reason: refusal.Reason}, refusal
+}
+
+// admit applies the admission rule the workflow applies (invoice.CheckRequest) before anything
+// is sent, so that a malformed request never becomes a signal or an update ID, and audits the
+// refusal. err is set only when the refusal could not be audited.
+func (c *Client) admit(ctx context.Context, workflowID string, req invoice.ActionRequest) (*invoice.Refusal, error) {
+	var refusal *invoice.Refusal
+	if !errors.As(invoice.CheckRequest(req), &refusal) {
+		return nil, nil
+	}
+	if err := c.AuditRefusal(ctx, workflowID, req, refusal); err != nil {
+		return refusal, err
+	}
+	return refusal, nil
 }
 
 // asRefusal reads a refusal out of an update's error: an application error typed with a

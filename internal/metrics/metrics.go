@@ -27,6 +27,8 @@ const (
 	StatusTime  = "k2k_status_seconds"   // time an invoice spent in a status, by status, when it leaves it
 	PDFBytes    = "k2k_pdf_bytes_stored" // bytes of invoice PDFs stored, by source
 	Paid        = "k2k_invoices_paid"    // invoices paid
+	// AuditFailures counts refusals whose audit row the database refused even escaped.
+	AuditFailures = "k2k_audit_failures"
 )
 
 // Metrics is one process's metrics: a registry and the SDK metrics handler feeding it.

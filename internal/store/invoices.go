@@ -126,6 +126,7 @@ func (s *Store) RevisionGet(ctx context.Context, invoiceID int64, revision int) 
 // another status the write is refused with ErrConflict and nothing is stored. Recording an event
 // whose key is already stored is a no-op, so a retried activity never writes twice.
 func (s *Store) EventRecord(ctx context.Context, e invoice.Event) error {
+	e = e.Storable()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoice_events WHERE event_key = $1)`,
@@ -148,8 +149,10 @@ func (s *Store) EventRecord(ctx context.Context, e invoice.Event) error {
 	return mapError(err, "event "+e.Key)
 }
 
-// insertEvent appends e; a key already stored (a concurrent retry) is left as it is.
+// insertEvent appends e; a key already stored (a concurrent retry) is left as it is. Every
+// audit row is written through here, its texts made storable whatever a refused request held.
 func insertEvent(ctx context.Context, tx pgx.Tx, e invoice.Event) error {
+	e = e.Storable()
 	var invoiceID *int64
 	if e.InvoiceID != 0 {
 		invoiceID = &e.InvoiceID

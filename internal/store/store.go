@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,6 +20,10 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict means a write would break a business rule held by a constraint (an invoice number
 // already used by another order) or a guarded transition found another status than expected.
 var ErrConflict = errors.New("conflict")
+
+// ErrInvalidData means PostgreSQL refused the values themselves (a data exception or an integrity
+// violation no business rule maps): retrying the same write cannot succeed.
+var ErrInvalidData = errors.New("invalid data")
 
 // Store runs queries on a PostgreSQL pool.
 type Store struct {
@@ -56,6 +61,9 @@ func mapError(err error, what string) error {
 		return fmt.Errorf("%s: %w (%s)", what, ErrConflict, pgErr.ConstraintName)
 	case errors.As(err, &pgErr) && pgErr.Code == "23503": // foreign_key_violation
 		return fmt.Errorf("%s: %w (%s)", what, ErrNotFound, pgErr.Detail)
+	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")):
+		// Class 22 data exception, class 23 integrity constraint violation.
+		return fmt.Errorf("%s: %w: %s (SQLSTATE %s)", what, ErrInvalidData, pgErr.Message, pgErr.Code)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -238,5 +239,37 @@ func TestEventsAreAppendOnly(t *testing.T) {
 	}
 	if err := st.ExecForTest(ctx, `DELETE FROM invoice_events WHERE workflow_id = $1`, wf); err == nil {
 		t.Fatal("DELETE of invoice_events succeeded, want it refused")
+	}
+}
+
+// TestPermanentErrors: values PostgreSQL refuses come back as ErrInvalidData (not retried by the
+// activities), while an audit row of refused input is written with its bad bytes escaped.
+func TestPermanentErrors(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	o := seed(t, st)
+	bad := o
+	bad.PONumber = "PO\x00" // Order.Validate refuses it; the store is the last line
+	if _, err := st.InvoiceCreate(ctx, newInvoice(bad, "wf-nul-"+o.VendorID)); !errors.Is(err, store.ErrInvalidData) {
+		t.Errorf("invoice with NUL in the PO number: err = %v, want ErrInvalidData", err)
+	}
+	wf := "wf-poison-" + o.VendorID
+	refused := invoice.Event{Key: wf + "#refused/approve/k\x00", WorkflowID: wf, VendorID: o.VendorID, BuyerID: o.BuyerID,
+		PONumber: o.PONumber, Kind: invoice.EventRefused, Action: "approve\xff",
+		Actor: invoice.Actor{CompanyID: o.BuyerID + "\x00", UserID: strings.Repeat("u", 10_000), Role: "procurement\u202e"},
+		Code:  "invalid_request", Reason: "why\x00", OccurredAt: time.Now()}
+	for range 2 { // written once, whatever its key held
+		if err := st.EventRecord(ctx, refused); err != nil {
+			t.Fatalf("audit row of poisoned input: %v", err)
+		}
+	}
+	events, err := st.EventsByWorkflowID(ctx, wf)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("events = %d (%v), want 1", len(events), err)
+	}
+	e := events[0]
+	if e.Actor.CompanyID != o.BuyerID+`\u0000` || e.Action != `approve\xff` || e.Reason != `why\u0000` ||
+		e.Actor.Role != `procurement\u202e` || len(e.Actor.UserID) > 200 {
+		t.Errorf("stored row = %+v, want the bad bytes escaped and the long user cut", e)
 	}
 }
