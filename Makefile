@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: demo up down tools build test fuzz lint fmt clean
+.PHONY: demo up down tools build test fuzz mutate lint fmt clean
 
 demo: ## Start the dev stack and walk a demo order from confirmation to paid.
 	scripts/demo.sh
@@ -30,6 +30,13 @@ FUZZTIME ?= 60s
 fuzz: ## Fuzz request decoding and validation (briefly in make test; FUZZTIME=5m for longer).
 	go test -run='^$$' -fuzz=FuzzDecodeOrder -fuzztime=$(FUZZTIME) ./internal/invoice
 	go test -run='^$$' -fuzz=FuzzDecodeActionBody -fuzztime=$(FUZZTIME) ./internal/gateway
+
+MUTATE_PACKAGES ?= internal/invoice workflows activities internal/gateway
+mutate: .dev/bin/gremlins ## Mutation testing (gremlins): efficacy and mutant coverage of each package's own tests.
+	@set -o pipefail; for p in $(MUTATE_PACKAGES); do echo "==> $$p"; .dev/bin/gremlins unleash --workers 1 ./$$p | grep -v KILLED || exit 1; done
+
+.dev/bin/gremlins: tools/gremlins/go.mod
+	cd tools/gremlins && go build -o ../../.dev/bin/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
 
 lint: tools ## gofmt, go vet and workflowcheck (determinism of workflow code).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

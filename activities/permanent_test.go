@@ -1,8 +1,10 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
@@ -32,6 +34,20 @@ func TestPermanent(t *testing.T) {
 		}
 		if !tc.permanent && got != tc.err {
 			t.Errorf("%s: the error was changed to %v", tc.name, got)
+		}
+	}
+}
+
+// TestStorePDFReadsOnlyStagedUploads: whatever a message names, StorePDF reads a vendor PDF only
+// from a staged upload; any other key (another buyer's invoice) is refused before S3 is asked.
+func TestStorePDFReadsOnlyStagedUploads(t *testing.T) {
+	a := &Activities{} // no blob store: reaching S3 would panic
+	for _, key := range []string{"invoices/OTHER/ACME/INV-1/r1/" + strings.Repeat("a", 64) + ".pdf",
+		"staging/../invoices/x.pdf", "staging/" + strings.Repeat("A", 64) + ".pdf"} {
+		_, err := a.StorePDF(context.Background(), StorePDFInput{StagingKey: key})
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != ErrTypeInvalidPDF || !appErr.NonRetryable() {
+			t.Errorf("StorePDF(%q) = %v, want a non-retryable %s", key, err, ErrTypeInvalidPDF)
 		}
 	}
 }

@@ -87,7 +87,7 @@ func lastEvent(t *testing.T, workflowID string) invoice.Event {
 	return events[len(events)-1]
 }
 
-// TestVendorUpdateRestartsReviewUntilAcknowledged walks DESIGN.md §3's vendor update: an approved
+// TestVendorUpdateRestartsReviewUntilAcknowledged walks the vendor update of docs/design.md §3: an approved
 // invoice goes back to AP as revision 2 with the vendor's new PDF beside the first one and the
 // warning set; approval is refused until the buyer acknowledges the update; then it is paid, and
 // a vendor update after payment is refused.
@@ -237,7 +237,7 @@ func TestVendorUpdateRestartsReviewUntilAcknowledged(t *testing.T) {
 		t.Errorf("result = %+v, want paid in P for invoice %d", result, inv.ID)
 	}
 
-	// A vendor update after payment (DESIGN.md §3: P + vendor update → refused, a paid invoice needs a
+	// A vendor update after payment (docs/design.md §3: P + vendor update → refused, a paid invoice needs a
 	// credit note). The workflow has completed, so the client answers and audits the refusal itself,
 	// once per key, whether the update comes as an update or as a signal.
 	late := invoice.ActionRequest{Action: invoice.ActionVendorUpdate, Actor: vendorActor(o), IdempotencyKey: "update-after-paid",
@@ -270,7 +270,7 @@ func TestVendorUpdateRestartsReviewUntilAcknowledged(t *testing.T) {
 	}
 }
 
-// TestVendorUpdateWrongActorReturnAndCancel covers the other rows of DESIGN.md §3: a vendor update
+// TestVendorUpdateWrongActorReturnAndCancel covers the other rows of docs/design.md §3: a vendor update
 // sent by the buyer, returning to procurement (a reason is required and kept), and cancelling a
 // payment approval.
 func TestVendorUpdateWrongActorReturnAndCancel(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 )
 
-// The lifecycle of DESIGN.md §3 through the workflow: every row accepted and refused, sent as
+// The lifecycle of docs/design.md §3 through the workflow: every row accepted and refused, sent as
 // signals and as updates; reminders; continue-as-new; the status query. The harness and its
 // helpers are in invoice_workflow_test.go.
 

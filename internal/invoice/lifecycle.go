@@ -10,7 +10,7 @@ import (
 // Status is the buyer-side status of a vendor invoice, with the ERP's own codes.
 type Status string
 
-// The statuses of DESIGN.md §3.
+// The statuses of docs/design.md §3.
 const (
 	StatusAP Status = "AP" // pending approval by procurement
 	StatusAA Status = "AA" // pending approval by accounting
@@ -39,7 +39,7 @@ func (s Status) Terminal() bool { return s == StatusP }
 // Action is a human action on an invoice. Each one is sent as a signal named after it.
 type Action string
 
-// The actions of the lifecycle (DESIGN.md §3).
+// The actions of the lifecycle (docs/design.md §3).
 const (
 	ActionApprove               Action = "approve"                 // procurement approves: AP → AA
 	ActionApprovePayment        Action = "approve_payment"         // accounting approves payment: AA → A
@@ -104,7 +104,7 @@ type rule struct {
 
 var buyerRoles = []Role{RoleProcurement, RoleAccounting}
 
-// rules is the lifecycle table of DESIGN.md §3. New actions are new rows.
+// rules is the lifecycle table of docs/design.md §3. New actions are new rows.
 var rules = map[Action]rule{
 	ActionApprove:               {from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true},
 	ActionApprovePayment:        {from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
@@ -286,7 +286,7 @@ func CheckRequest(req ActionRequest) error {
 // EligibilityReason says why an order may not become an invoice.
 type EligibilityReason string
 
-// The not-eligible reasons of DESIGN.md §1.
+// The not-eligible reasons of docs/design.md §1.
 const (
 	ReasonUnknownCompany      EligibilityReason = "unknown_company"
 	ReasonNoConnection        EligibilityReason = "no_connection"
@@ -312,7 +312,7 @@ type ConnectionFacts struct {
 	BuyerUploadOn     bool // buyer: "Allow Invoices coming from K2K orders to be automatically uploaded"
 }
 
-// DecideEligibility applies DESIGN.md §1: the connection is active and both companies opted in.
+// DecideEligibility applies docs/design.md §1: the connection is active and both companies opted in.
 func DecideEligibility(f ConnectionFacts) Eligibility {
 	switch {
 	case !f.VendorKnown || !f.BuyerKnown:
