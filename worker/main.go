@@ -43,6 +43,44 @@ func (c healthcheckCmd) Run() error { return app.Probe(context.Background(), c.H
 type runCmd struct {
 	ShutdownTimeout time.Duration `default:"30s" env:"K2K_SHUTDOWN_TIMEOUT" help:"How long in-flight activities may take to finish on shutdown."`
 	HTTPListen      string        `default:"127.0.0.1:9464" env:"K2K_WORKER_HTTP_LISTEN" help:"Address of /metrics (Prometheus), /healthz and /readyz; empty: none."`
+	tuning
+}
+
+// tuning is the worker's Temporal options an operator may change; the defaults are the SDK's.
+type tuning struct {
+	WorkflowPollers     int     `default:"2" env:"K2K_WORKER_WORKFLOW_POLLERS" help:"Workflow task pollers (long polls held open to the server)."`
+	ActivityPollers     int     `default:"2" env:"K2K_WORKER_ACTIVITY_POLLERS" help:"Activity task pollers."`
+	WorkflowSlots       int     `default:"1000" env:"K2K_WORKER_WORKFLOW_SLOTS" help:"Workflow tasks this worker runs at once."`
+	ActivitySlots       int     `default:"1000" env:"K2K_WORKER_ACTIVITY_SLOTS" help:"Activities this worker runs at once."`
+	StickyCache         int     `default:"10000" env:"K2K_WORKER_STICKY_CACHE" help:"Workflows kept in memory between their tasks (the process's sticky cache)."`
+	ActivitiesPerSecond float64 `default:"100000" env:"K2K_WORKER_ACTIVITIES_PER_SECOND" help:"Most activities this worker starts per second."`
+}
+
+// options validates the tuning and returns it as the SDK's worker options.
+func (t tuning) options(stopTimeout time.Duration) (worker.Options, error) {
+	for _, v := range []struct {
+		name  string
+		value float64
+	}{
+		{"K2K_WORKER_WORKFLOW_POLLERS", float64(t.WorkflowPollers)}, {"K2K_WORKER_ACTIVITY_POLLERS", float64(t.ActivityPollers)},
+		{"K2K_WORKER_WORKFLOW_SLOTS", float64(t.WorkflowSlots)}, {"K2K_WORKER_ACTIVITY_SLOTS", float64(t.ActivitySlots)},
+		{"K2K_WORKER_STICKY_CACHE", float64(t.StickyCache)}, {"K2K_WORKER_ACTIVITIES_PER_SECOND", t.ActivitiesPerSecond},
+	} {
+		if v.value <= 0 {
+			return worker.Options{}, fmt.Errorf("configuration: %s must be greater than zero, got %v", v.name, v.value)
+		}
+	}
+	if t.WorkflowPollers > t.WorkflowSlots || t.ActivityPollers > t.ActivitySlots {
+		return worker.Options{}, errors.New("configuration: pollers must not outnumber their slots (K2K_WORKER_*_POLLERS ≤ K2K_WORKER_*_SLOTS)")
+	}
+	return worker.Options{
+		MaxConcurrentWorkflowTaskPollers:       t.WorkflowPollers,
+		MaxConcurrentActivityTaskPollers:       t.ActivityPollers,
+		MaxConcurrentWorkflowTaskExecutionSize: t.WorkflowSlots,
+		MaxConcurrentActivityExecutionSize:     t.ActivitySlots,
+		WorkerActivitiesPerSecond:              t.ActivitiesPerSecond,
+		WorkerStopTimeout:                      stopTimeout,
+	}, nil
 }
 
 func (r *runCmd) Run() error {
@@ -50,6 +88,11 @@ func (r *runCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	opts, err := r.options(r.ShutdownTimeout)
+	if err != nil {
+		return err
+	}
+	worker.SetStickyWorkflowCacheSize(r.StickyCache)
 	log := app.NewLogger(cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -64,7 +107,7 @@ func (r *runCmd) Run() error {
 			return err
 		}
 	}
-	w := app.NewWorker(deps.Temporal, deps.Activities(), worker.Options{WorkerStopTimeout: r.ShutdownTimeout})
+	w := app.NewWorker(deps.Temporal, deps.Activities(), opts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -79,7 +122,9 @@ func (r *runCmd) Run() error {
 		defer srv.Close()
 		log.Info("metrics and health", "address", r.HTTPListen)
 	}
-	log.Info("worker started", "task_queue", workflows.TaskQueue, "bucket", cfg.S3Bucket)
+	log.Info("worker started", "task_queue", workflows.TaskQueue, "bucket", cfg.S3Bucket,
+		"workflow_pollers", r.WorkflowPollers, "activity_pollers", r.ActivityPollers, "workflow_slots", r.WorkflowSlots,
+		"activity_slots", r.ActivitySlots, "sticky_cache", r.StickyCache, "activities_per_second", r.ActivitiesPerSecond)
 	<-ctx.Done()
 	log.Info("shutting down: waiting for in-flight activities", "timeout", r.ShutdownTimeout)
 	w.Stop()
