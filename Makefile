@@ -2,19 +2,23 @@
 # `make test` runs every test (it builds the pinned Temporal CLI and versitygw first).
 SHELL := /bin/bash
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
+# PROFILE=dev (default): the Temporal CLI dev server; PROFILE=cluster: the real Temporal server on
+# PostgreSQL with two workers and two gateways (see scripts/devstack.sh).
+PROFILE ?= dev
+export PROFILE
 
 .PHONY: demo up down tools build test fuzz mutate lint fmt clean
 
 demo: ## Start the dev stack and walk a demo order from confirmation to paid.
 	scripts/demo.sh
 
-up: ## Start the dev stack (Temporal dev server + UI, versitygw, worker) in the background.
+up: ## Start the stack in the background (PROFILE=dev, or PROFILE=cluster for the real Temporal server).
 	scripts/devstack.sh up
 
-down: ## Stop the dev stack.
+down: ## Stop the stack, whichever profile runs.
 	scripts/devstack.sh down
 
-tools: ## Build the pinned Temporal CLI, versitygw and workflowcheck into .dev/bin.
+tools: ## Build the pinned Temporal CLI and server, the UI server, versitygw and workflowcheck into .dev/bin.
 	scripts/devstack.sh tools
 
 build: ## Build the worker and the starter into bin/.

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# The local dev stack, without Docker: the Temporal CLI dev server (with the UI and the search
-# attributes registered), versitygw (S3) with the bucket, PostgreSQL from DATABASE_URL or the
-# local server on 127.0.0.1:5432, the worker and the HTTP gateway (`starter serve`). All state
-# lives under .dev/ (ignored by git).
+# The local stack, without Docker, in one of two profiles (PROFILE, default dev):
 #
-#   scripts/devstack.sh tools   build the pinned Temporal CLI, versitygw and workflowcheck into .dev/bin
+#   dev      the Temporal CLI dev server (one process, SQLite, one history shard, the UI built in),
+#            one worker, one HTTP gateway (`starter serve`), the codec server;
+#   cluster  the real Temporal server v1.29.1 on the local PostgreSQL (persistence and advanced
+#            visibility, 8 history shards, deploy/temporal/config/k2k.yaml and its dynamic config),
+#            the standalone Temporal UI, two workers and two gateways on their own ports, the
+#            codec server.
+#
+# Both add versitygw (S3) with the bucket and PostgreSQL from DATABASE_URL or the local server on
+# 127.0.0.1:5432, and register the namespace and the search attributes from the worker's one list.
+# All state lives under .dev/ (ignored by git).
+#
+#   scripts/devstack.sh tools   build the pinned tools into .dev/bin
 #   scripts/devstack.sh up      start everything (idempotent) and write .dev/env
-#   scripts/devstack.sh down    stop everything started by up
+#   scripts/devstack.sh down    stop everything started by up, whichever profile
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +29,13 @@ logs=$dev/log
 : "${K2K_S3_BUCKET:=k2k-invoices}"
 : "${K2K_CODEC_PORT:=8089}"
 : "${K2K_GATEWAY_PORT:=8088}"
+: "${K2K_WORKER_PORT:=9464}"
+: "${PROFILE:=dev}"
+# The cluster profile's Temporal server: its own ports besides the frontend's, and its databases
+# on the local PostgreSQL.
+: "${K2K_TEMPORAL_DB_HOST:=127.0.0.1}"
+: "${K2K_TEMPORAL_DB_PORT:=5432}"
+: "${K2K_TEMPORAL_DB_USER:=postgres}"
 s3_access=k2kdev
 s3_secret=k2kdev-secret-key
 namespace=default
@@ -46,6 +61,9 @@ cmd_tools() {
 	build_tool temporal "$root/tools/temporal" github.com/temporalio/cli/cmd/temporal "the Temporal CLI v1.5.1"
 	build_tool versitygw "$root/tools/versitygw" github.com/versity/versitygw/cmd/versitygw "versitygw v1.8.0"
 	build_tool workflowcheck "$root/tools/workflowcheck" go.temporal.io/sdk/contrib/tools/workflowcheck "workflowcheck v0.6.0"
+	build_tool temporal-server "$root/tools/temporal-server" go.temporal.io/server/cmd/server "the Temporal server v1.29.1"
+	build_tool temporal-sql-tool "$root/tools/temporal-server" go.temporal.io/server/cmd/tools/sql "temporal-sql-tool v1.29.1"
+	build_tool temporal-ui-server "$root/tools/temporal-ui" github.com/temporalio/ui-server/v2/cmd/server "the Temporal UI server v2.42.1"
 }
 
 # running NAME: whether the process started under NAME is alive.
@@ -98,20 +116,20 @@ cmd_up() {
 
 	local db
 	db=$(database_url)
-	local sa_flags=()
-	while IFS= read -r sa; do sa_flags+=(--search-attribute "$sa"); done < <("$bin/worker" search-attributes)
-	start temporal "$bin/temporal" server start-dev --ip 127.0.0.1 --port "$K2K_TEMPORAL_PORT" \
-		--ui-port "$K2K_TEMPORAL_UI_PORT" --ui-codec-endpoint "http://127.0.0.1:$K2K_CODEC_PORT" --http-port 0 --metrics-port 0 \
-		--db-filename "$dev/data/temporal.db" --namespace "$namespace" "${sa_flags[@]}" --log-level warn
+	local up_profile
+	up_profile=$(cat "$dev/profile" 2>/dev/null || true)
+	if [[ -n $up_profile && $up_profile != "$PROFILE" ]] && running temporal; then
+		die "the $up_profile profile is running; stop it first with: make down"
+	fi
+	echo "$PROFILE" >"$dev/profile"
+	case $PROFILE in
+	dev) start_temporal_dev ;;
+	cluster) start_temporal_cluster ;;
+	*) die "PROFILE must be dev or cluster, not $PROFILE" ;;
+	esac
 	start s3 "$bin/versitygw" --port "127.0.0.1:$K2K_S3_PORT" --access "$s3_access" --secret "$s3_secret" \
 		--region us-east-1 posix "$dev/data/s3"
-	wait_port temporal "$K2K_TEMPORAL_PORT"
-	# A dev server started by an older version may lack newer search attributes: add any missing.
-	local name type
-	while IFS== read -r name type; do
-		"$bin/temporal" operator search-attribute create --address "127.0.0.1:$K2K_TEMPORAL_PORT" \
-			--namespace "$namespace" --name "$name" --type "$type" >/dev/null 2>&1 || true
-	done < <("$bin/worker" search-attributes)
+	register_namespace
 	wait_port s3 "$K2K_S3_PORT"
 	# Create the bucket with a signed S3 CreateBucket (409: it exists and is ours already).
 	local code
@@ -136,51 +154,146 @@ export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$K2K_S3_PORT
 export K2K_S3_BUCKET=$K2K_S3_BUCKET
 export K2K_S3_PATH_STYLE=true
 export K2K_GATEWAY_URL=http://127.0.0.1:$K2K_GATEWAY_PORT
+export K2K_PROFILE=$PROFILE
 export K2K_PAYLOAD_KEYS='$(cat "$dev/payload-keys")'
 export K2K_CODEC_URL=http://127.0.0.1:$K2K_CODEC_PORT
 ENV
 	# shellcheck source=/dev/null
 	source "$dev/env"
-	if running worker; then
-		say "restarting the worker on the fresh build"
-		cmd_stop worker
-	fi
-	start worker "$bin/worker"
-	local i
-	for i in $(seq 1 100); do
-		grep -q '"worker started"' "$logs/worker.log" 2>/dev/null && break
-		running worker || die "the worker exited; see .dev/log/worker.log: $(tail -n 3 "$logs/worker.log")"
-		sleep 0.1
+	local replicas=1 n
+	[[ $PROFILE == cluster ]] && replicas=2
+	for n in $(seq 1 "$replicas"); do
+		start_worker "$(replica worker "$n")" "$((K2K_WORKER_PORT + n - 1))"
 	done
-	start_gateway
+	for n in $(seq 1 "$replicas"); do
+		start_gateway "$(replica gateway "$n")" "$((K2K_GATEWAY_PORT + (n - 1) * 100))"
+	done
 	if running codec; then
 		cmd_stop codec
 	fi
 	start codec "$bin/starter" codec-server --listen "127.0.0.1:$K2K_CODEC_PORT" \
 		--origins "http://127.0.0.1:$K2K_TEMPORAL_UI_PORT,http://localhost:$K2K_TEMPORAL_UI_PORT"
 	wait_port codec "$K2K_CODEC_PORT"
-	say "dev stack up: Temporal $TEMPORAL_ADDRESS, UI $K2K_TEMPORAL_UI_URL, S3 $AWS_ENDPOINT_URL_S3/$K2K_S3_BUCKET, gateway $K2K_GATEWAY_URL, codec server $K2K_CODEC_URL"
+	if [[ $PROFILE == cluster ]]; then
+		TEMPORAL_ADDRESS=127.0.0.1:$K2K_TEMPORAL_PORT TEMPORAL_UI_PORT=$K2K_TEMPORAL_UI_PORT \
+			TEMPORAL_CODEC_ENDPOINT=http://127.0.0.1:$K2K_CODEC_PORT \
+			start temporal-ui "$bin/temporal-ui-server" --root "$root/deploy/temporal-ui" --config config --env k2k start
+		wait_port temporal-ui "$K2K_TEMPORAL_UI_PORT"
+	fi
+	say "$PROFILE profile up: Temporal $TEMPORAL_ADDRESS, UI $K2K_TEMPORAL_UI_URL, S3 $AWS_ENDPOINT_URL_S3/$K2K_S3_BUCKET, gateway $K2K_GATEWAY_URL, codec server $K2K_CODEC_URL"
 	say "use it from a shell with: source .dev/env && .dev/bin/starter --help"
 }
 
-# start_gateway: (re)starts the HTTP gateway on the fresh build, after the worker has migrated the
-# database, and waits until GET /healthz answers.
-start_gateway() {
-	if running gateway; then
-		say "restarting the gateway on the fresh build"
-		cmd_stop gateway
+# replica NAME N: the process name of replica N (the dev profile runs one, named plainly).
+replica() { if [[ $PROFILE == cluster ]]; then echo "$1-$2"; else echo "$1"; fi; }
+
+# start_worker NAME PORT: (re)starts a worker on the fresh build, its metrics and health on PORT,
+# and waits until it has started.
+start_worker() {
+	local name=$1 port=$2 i
+	if running "$name"; then
+		say "restarting $name on the fresh build"
+		cmd_stop "$name"
 	fi
-	if (exec 3<>"/dev/tcp/127.0.0.1/$K2K_GATEWAY_PORT") 2>/dev/null; then
-		die "port $K2K_GATEWAY_PORT is taken by another process; stop it or set K2K_GATEWAY_PORT"
-	fi
-	start gateway "$bin/starter" serve --listen "127.0.0.1:$K2K_GATEWAY_PORT"
-	local i
+	K2K_WORKER_HTTP_LISTEN=127.0.0.1:$port start "$name" "$bin/worker"
 	for i in $(seq 1 100); do
-		curl -sf -o /dev/null "$K2K_GATEWAY_URL/healthz" && return
-		running gateway || die "the gateway exited; see .dev/log/gateway.log: $(tail -n 3 "$logs/gateway.log")"
+		grep -q '"worker started"' "$logs/$name.log" 2>/dev/null && return
+		running "$name" || die "$name exited; see .dev/log/$name.log: $(tail -n 3 "$logs/$name.log")"
 		sleep 0.1
 	done
-	die "the gateway does not answer $K2K_GATEWAY_URL/healthz after 10 s; see .dev/log/gateway.log"
+	die "$name has not started after 10 s; see .dev/log/$name.log"
+}
+
+# start_gateway NAME PORT: (re)starts an HTTP gateway on the fresh build, after the workers have
+# migrated the database, and waits until GET /healthz answers.
+start_gateway() {
+	local name=$1 port=$2 i
+	if running "$name"; then
+		say "restarting $name on the fresh build"
+		cmd_stop "$name"
+	fi
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		die "port $port is taken by another process; stop it or set K2K_GATEWAY_PORT"
+	fi
+	start "$name" "$bin/starter" serve --listen "127.0.0.1:$port"
+	for i in $(seq 1 100); do
+		curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && return
+		running "$name" || die "$name exited; see .dev/log/$name.log: $(tail -n 3 "$logs/$name.log")"
+		sleep 0.1
+	done
+	die "$name does not answer http://127.0.0.1:$port/healthz after 10 s; see .dev/log/$name.log"
+}
+
+# start_temporal_dev: the CLI's dev server, with the UI and the search attributes.
+start_temporal_dev() {
+	local sa_flags=()
+	while IFS= read -r sa; do sa_flags+=(--search-attribute "$sa"); done < <("$bin/worker" search-attributes)
+	start temporal "$bin/temporal" server start-dev --ip 127.0.0.1 --port "$K2K_TEMPORAL_PORT" \
+		--ui-port "$K2K_TEMPORAL_UI_PORT" --ui-codec-endpoint "http://127.0.0.1:$K2K_CODEC_PORT" --http-port 0 --metrics-port 0 \
+		--db-filename "$dev/data/temporal.db" --namespace "$namespace" "${sa_flags[@]}" --log-level warn
+	wait_port temporal "$K2K_TEMPORAL_PORT"
+}
+
+# start_temporal_cluster: the real server on the local PostgreSQL, its schema created or upgraded
+# first with the schema files of the pinned server module.
+start_temporal_cluster() {
+	local schema
+	schema=$(cd "$root/tools/temporal-server" && go list -m -f '{{.Dir}}' go.temporal.io/server)/schema/postgresql/v12
+	[[ -d $schema ]] || die "the server's schema files are not in the module cache: $schema"
+	if ! running temporal; then
+		temporal_schema temporal "$schema/temporal/versioned"
+		temporal_schema temporal_visibility "$schema/visibility/versioned"
+	fi
+	export TEMPORAL_DB_HOST=$K2K_TEMPORAL_DB_HOST TEMPORAL_DB_PORT=$K2K_TEMPORAL_DB_PORT TEMPORAL_DB_USER=$K2K_TEMPORAL_DB_USER
+	export TEMPORAL_DB_PASSWORD=${K2K_TEMPORAL_DB_PASSWORD:-} TEMPORAL_FRONTEND_PORT=$K2K_TEMPORAL_PORT
+	export TEMPORAL_DYNAMIC_CONFIG=$root/deploy/temporal/dynamicconfig/k2k.yaml
+	start temporal "$bin/temporal-server" --root "$root/deploy/temporal" --config config --env k2k --allow-no-auth start
+	wait_port temporal "$K2K_TEMPORAL_PORT"
+}
+
+# temporal_schema DB VERSIONED_DIR: creates the database when it is missing, sets up the schema's
+# version table when it has none, and upgrades the schema to the newest version (a no-op when it
+# is there already), so a second run leaves a current database as it is.
+temporal_schema() {
+	local db=$1 dir=$2
+	local sql=("$bin/temporal-sql-tool" --plugin postgres12 --ep "$K2K_TEMPORAL_DB_HOST" -p "$K2K_TEMPORAL_DB_PORT"
+		-u "$K2K_TEMPORAL_DB_USER" --db "$db")
+	[[ -n ${K2K_TEMPORAL_DB_PASSWORD:-} ]] && sql+=(--pw "$K2K_TEMPORAL_DB_PASSWORD")
+	local psql=(psql -h "$K2K_TEMPORAL_DB_HOST" -p "$K2K_TEMPORAL_DB_PORT" -U "$K2K_TEMPORAL_DB_USER" -tAq)
+	if ! "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+		say "creating database $db"
+		"${sql[@]}" create-database >>"$logs/temporal-schema.log" 2>&1 || die "create-database $db failed; see .dev/log/temporal-schema.log"
+	fi
+	if ! "${psql[@]}" -d "$db" -c "SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_version'" | grep -q 1; then
+		"${sql[@]}" setup-schema -v 0.0 >>"$logs/temporal-schema.log" 2>&1 || die "setup-schema $db failed; see .dev/log/temporal-schema.log"
+	fi
+	"${sql[@]}" update-schema -d "$dir" >>"$logs/temporal-schema.log" 2>&1 || die "update-schema $db failed; see .dev/log/temporal-schema.log"
+	say "database $db at schema version $("${psql[@]}" -d "$db" -c "SELECT curr_version FROM schema_version LIMIT 1")"
+}
+
+# register_namespace: the namespace (the real server starts without it) and every search
+# attribute from the worker's list; both are no-ops when present.
+register_namespace() {
+	local cli=("$bin/temporal" operator --address "127.0.0.1:$K2K_TEMPORAL_PORT")
+	local i
+	for i in $(seq 1 60); do
+		"${cli[@]}" namespace describe --namespace "$namespace" >/dev/null 2>&1 && break
+		"${cli[@]}" namespace create --namespace "$namespace" --retention 720h >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	"${cli[@]}" namespace describe --namespace "$namespace" >/dev/null 2>&1 || die "namespace $namespace could not be created"
+	local name type
+	while IFS== read -r name type; do
+		for i in $(seq 1 20); do
+			"${cli[@]}" search-attribute create --namespace "$namespace" --name "$name" --type "$type" >/dev/null 2>&1 && break
+			sleep 0.5
+		done
+	done < <("$bin/worker" search-attributes)
+	local have
+	have=$("${cli[@]}" search-attribute list --namespace "$namespace" 2>/dev/null)
+	while IFS== read -r name type; do
+		grep -q "$name" <<<"$have" || die "search attribute $name is not registered on $namespace"
+	done < <("$bin/worker" search-attributes)
 }
 
 # cmd_stop NAME: stops one process with SIGTERM, then SIGKILL after 10 s.
@@ -196,11 +309,11 @@ cmd_stop() {
 }
 
 cmd_down() {
-	cmd_stop codec
-	cmd_stop gateway
-	cmd_stop worker
-	cmd_stop s3
-	cmd_stop temporal
+	local name
+	for name in codec gateway gateway-1 gateway-2 worker worker-1 worker-2 temporal-ui s3 temporal; do
+		cmd_stop "$name"
+	done
+	rm -f "$dev/profile"
 }
 
 case "${1:-}" in
