@@ -31,9 +31,10 @@ test: tools ## Run every test: unit, workflow (testsuite), replay and integratio
 	$(MAKE) fuzz FUZZTIME=10s
 
 FUZZTIME ?= 60s
-fuzz: ## Fuzz request decoding and validation (briefly in make test; FUZZTIME=5m for longer).
+fuzz: ## Fuzz request decoding and the workflow against its model (briefly in make test; FUZZTIME=5m for longer).
 	go test -run='^$$' -fuzz=FuzzDecodeOrder -fuzztime=$(FUZZTIME) ./internal/invoice
 	go test -run='^$$' -fuzz=FuzzDecodeActionBody -fuzztime=$(FUZZTIME) ./internal/gateway
+	go test -run='^$$' -fuzz=FuzzWorkflowModel -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./workflows
 
 MUTATE_PACKAGES ?= internal/invoice workflows activities internal/gateway
 mutate: .dev/bin/gremlins ## Mutation testing (gremlins): efficacy and mutant coverage of each package's own tests.

@@ -85,6 +85,9 @@ type invoiceWorkflow struct {
 	actedThisRun int
 	// notifying counts reminder notifications still being delivered; a run ends only when none is.
 	notifying int
+	// applying is the action taken out of the inbox and not answered yet (its activities run);
+	// validators treat it as still queued. Nothing is being applied when a run ends.
+	applying *QueuedAction
 }
 
 // registerHandlers registers the status query and, for every action, an update whose validator
@@ -133,9 +136,10 @@ func RefusalError(code invoice.RefusalCode, reason string) error {
 }
 
 // validate answers, without changing anything, whether an update would be refused now. A key
-// already answered, or queued, for the same action is accepted: the handler returns that action's
-// answer. While earlier actions wait in the inbox the status is about to change, so only what does
-// not depend on it is checked; the status rules then answer when the action's turn comes.
+// already answered, queued or being applied, for the same action, is accepted: the handler returns
+// that action's answer. While earlier actions wait in the inbox or are being applied the status is
+// about to change, so only what does not depend on it is checked; the status rules then answer
+// when the action's turn comes.
 func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
 	if prior, seen := w.Answers[req.IdempotencyKey]; seen {
 		if prior.Action == req.Action {
@@ -143,7 +147,11 @@ func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
 		}
 		return RefusalError(invoice.RefusedInvalid, reusedKey(req.IdempotencyKey, prior.Action))
 	}
-	for _, queued := range w.Inbox {
+	pending := w.Inbox
+	if w.applying != nil {
+		pending = append([]QueuedAction{*w.applying}, w.Inbox...)
+	}
+	for _, queued := range pending {
 		if queued.IdempotencyKey == req.IdempotencyKey && req.IdempotencyKey != "" {
 			if queued.Action == req.Action {
 				return nil
@@ -151,7 +159,7 @@ func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
 			return RefusalError(invoice.RefusedInvalid, reusedKey(req.IdempotencyKey, queued.Action))
 		}
 	}
-	if len(w.Inbox) > 0 {
+	if len(pending) > 0 {
 		var refusal *invoice.Refusal
 		if err := invoice.Admissible(w.facts(), req); errors.As(err, &refusal) {
 			return RefusalError(refusal.Code, refusal.Reason)
@@ -396,6 +404,8 @@ func (w *invoiceWorkflow) actNext(ctx workflow.Context) error {
 	item := w.Inbox[0]
 	w.Inbox = w.Inbox[1:]
 	w.actedThisRun++
+	w.applying = &item
+	defer func() { w.applying = nil }()
 	if item.Malformed != nil {
 		return w.refuse(ctx, item.ActionRequest, item.Malformed)
 	}
