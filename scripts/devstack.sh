@@ -251,24 +251,20 @@ start_temporal_cluster() {
 	wait_port temporal "$K2K_TEMPORAL_PORT"
 }
 
-# temporal_schema DB VERSIONED_DIR: creates the database when it is missing, sets up the schema's
-# version table when it has none, and upgrades the schema to the newest version (a no-op when it
-# is there already), so a second run leaves a current database as it is.
+# temporal_schema DB VERSIONED_DIR: creates the database, sets up the schema's version table and
+# upgrades the schema to the newest version. Each step leaves what is there already (checked), so
+# a second run leaves a current database as it is. docker-compose.yml runs the same three steps.
 temporal_schema() {
 	local db=$1 dir=$2
 	local sql=("$bin/temporal-sql-tool" --plugin postgres12 --ep "$K2K_TEMPORAL_DB_HOST" -p "$K2K_TEMPORAL_DB_PORT"
 		-u "$K2K_TEMPORAL_DB_USER" --db "$db")
 	[[ -n ${K2K_TEMPORAL_DB_PASSWORD:-} ]] && sql+=(--pw "$K2K_TEMPORAL_DB_PASSWORD")
-	local psql=(psql -h "$K2K_TEMPORAL_DB_HOST" -p "$K2K_TEMPORAL_DB_PORT" -U "$K2K_TEMPORAL_DB_USER" -tAq)
-	if ! "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-		say "creating database $db"
-		"${sql[@]}" create-database >>"$logs/temporal-schema.log" 2>&1 || die "create-database $db failed; see .dev/log/temporal-schema.log"
-	fi
-	if ! "${psql[@]}" -d "$db" -c "SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_version'" | grep -q 1; then
-		"${sql[@]}" setup-schema -v 0.0 >>"$logs/temporal-schema.log" 2>&1 || die "setup-schema $db failed; see .dev/log/temporal-schema.log"
-	fi
-	"${sql[@]}" update-schema -d "$dir" >>"$logs/temporal-schema.log" 2>&1 || die "update-schema $db failed; see .dev/log/temporal-schema.log"
-	say "database $db at schema version $("${psql[@]}" -d "$db" -c "SELECT curr_version FROM schema_version LIMIT 1")"
+	local log=$logs/temporal-schema.log
+	"${sql[@]}" create-database >>"$log" 2>&1 || die "create-database $db failed; see $log"
+	"${sql[@]}" setup-schema -v 0.0 >>"$log" 2>&1 || die "setup-schema $db failed; see $log"
+	"${sql[@]}" update-schema -d "$dir" >>"$log" 2>&1 || die "update-schema $db failed; see $log"
+	say "database $db at schema version $(psql -h "$K2K_TEMPORAL_DB_HOST" -p "$K2K_TEMPORAL_DB_PORT" -U "$K2K_TEMPORAL_DB_USER" \
+		-tAq -d "$db" -c "SELECT curr_version FROM schema_version LIMIT 1")"
 }
 
 # register_namespace: the namespace (the real server starts without it) and every search

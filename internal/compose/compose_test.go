@@ -23,6 +23,8 @@ import (
 const (
 	svcPostgres         = "postgres"
 	svcTemporal         = "temporal"
+	svcTemporalSchema   = "temporal-schema"
+	svcNamespace        = "temporal-namespace"
 	svcSearchAttributes = "temporal-search-attributes"
 	svcTemporalUI       = "temporal-ui"
 	svcS3               = "s3"
@@ -217,8 +219,10 @@ func TestStartOrder(t *testing.T) {
 	wantDependency(t, p, svcWorker, svcPostgres, types.ServiceConditionHealthy)
 	wantDependency(t, p, svcWorker, svcSearchAttributes, types.ServiceConditionCompletedSuccessfully)
 	wantDependency(t, p, svcWorker, svcS3Bucket, types.ServiceConditionCompletedSuccessfully)
-	wantDependency(t, p, svcTemporal, svcPostgres, types.ServiceConditionHealthy)
-	wantDependency(t, p, svcSearchAttributes, svcTemporal, types.ServiceConditionHealthy)
+	wantDependency(t, p, svcTemporalSchema, svcPostgres, types.ServiceConditionHealthy)
+	wantDependency(t, p, svcTemporal, svcTemporalSchema, types.ServiceConditionCompletedSuccessfully)
+	wantDependency(t, p, svcNamespace, svcTemporal, types.ServiceConditionStarted)
+	wantDependency(t, p, svcSearchAttributes, svcNamespace, types.ServiceConditionCompletedSuccessfully)
 	wantDependency(t, p, svcTemporalUI, svcTemporal, types.ServiceConditionStarted)
 	wantDependency(t, p, svcS3Bucket, svcS3, types.ServiceConditionStarted)
 	// The worker applies the migrations when it starts; the gateway comes after it.
@@ -227,9 +231,12 @@ func TestStartOrder(t *testing.T) {
 	wantDependency(t, p, svcGateway, svcS3Bucket, types.ServiceConditionCompletedSuccessfully)
 }
 
+// TestHealthchecks: services others wait on as service_healthy have a real healthcheck. Temporal's
+// readiness is the temporal-namespace job's success (it retries until the frontend answers), so
+// nothing waits on the server's health.
 func TestHealthchecks(t *testing.T) {
 	p := loadProject(t)
-	for _, name := range []string{svcPostgres, svcTemporal} {
+	for _, name := range []string{svcPostgres} {
 		s := service(t, p, name)
 		switch hc := s.HealthCheck; {
 		case hc == nil:
