@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PROFILE ?= dev
 export PROFILE
 
-.PHONY: demo up down tools build test fuzz mutate lint fmt clean
+.PHONY: demo up down tools build test test-server fuzz mutate lint fmt clean
 
 demo: ## Start the dev stack and walk a demo order from confirmation to paid.
 	scripts/demo.sh
@@ -28,7 +28,11 @@ test: tools ## Run every test: unit, workflow (testsuite), replay and integratio
 	go vet ./...
 	.dev/bin/workflowcheck -config workflowcheck.config.yaml ./...
 	go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-server
 	$(MAKE) fuzz FUZZTIME=10s
+
+test-server: tools ## The integration suite again, on the real Temporal server on PostgreSQL (the cluster profile's config).
+	K2K_TEST_TEMPORAL=server go test $(GO_TEST_FLAGS) ./integration
 
 FUZZTIME ?= 60s
 fuzz: ## Fuzz request decoding and the workflow against its model (briefly in make test; FUZZTIME=5m for longer).

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/pathseg"
 )
 
 // TaskQueue is the task queue the invoice workflow and its activities run on.
@@ -92,25 +93,20 @@ func SearchAttributes() []SearchAttributeSpec {
 
 const workflowIDPrefix = "k2k-invoice"
 
-// InvoiceWorkflowID is the workflow ID of a confirmed order, derived from its business key so
-// that a re-delivered confirmation finds the same workflow. Each part is path-escaped, so a PO
-// number holding '/' cannot collide with another key.
-func InvoiceWorkflowID(vendorID, buyerID, poNumber string) string {
-	return strings.Join([]string{workflowIDPrefix, url.PathEscape(vendorID), url.PathEscape(buyerID),
-		url.PathEscape(poNumber)}, "/")
-}
+// MaxWorkflowIDBytes bounds invoice workflow IDs: the Temporal server's SQL persistence stores
+// workflow IDs as VARCHAR(255), and its dynamic config refuses longer ones (limit.maxIDLength).
+const MaxWorkflowIDBytes = 255
 
-// ParseInvoiceWorkflowID is the inverse of InvoiceWorkflowID.
-func ParseInvoiceWorkflowID(id string) (vendorID, buyerID, poNumber string, err error) {
-	parts := strings.Split(id, "/")
-	if len(parts) != 4 || parts[0] != workflowIDPrefix {
-		return "", "", "", fmt.Errorf("workflow ID %q is not of the form %s/VENDOR/BUYER/PO", id, workflowIDPrefix)
-	}
-	out := make([]string, 3)
-	for i, p := range parts[1:] {
-		if out[i], err = url.PathUnescape(p); err != nil {
-			return "", "", "", fmt.Errorf("workflow ID %q: %w", id, err)
-		}
-	}
-	return out[0], out[1], out[2], nil
+// maxCompanyIDBytes is the longest company ID (invoice's company ID rule: 64 ASCII characters).
+const maxCompanyIDBytes = 64
+
+// InvoiceWorkflowID is the workflow ID of a confirmed order, derived from its business key so
+// that a re-delivered confirmation finds the same workflow: k2k-invoice/{vendor}/{buyer}/{po},
+// each part path-escaped, so a PO number holding '/' cannot collide with another key. A PO number
+// too long to fit in MaxWorkflowIDBytes is cut and followed by "~" and a digest of the whole
+// number, so IDs stay distinct; the K2KPONumber search attribute always holds it whole.
+func InvoiceWorkflowID(vendorID, buyerID, poNumber string) string {
+	poBudget := MaxWorkflowIDBytes - len(workflowIDPrefix) - 2*maxCompanyIDBytes - 3
+	return strings.Join([]string{workflowIDPrefix, url.PathEscape(vendorID), url.PathEscape(buyerID),
+		pathseg.Segment(poNumber, poBudget)}, "/")
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/k2kinvoice/autoinvoice/internal/pathseg"
 )
 
 // ErrNotFound means the object does not exist.
@@ -79,25 +81,7 @@ const maxKeySegment = 100
 // a digest of the whole number, so keys stay short and distinct.
 func InvoiceKey(buyerID, vendorID, invoiceNumber string, revision int, sha256Hex string) string {
 	return fmt.Sprintf("invoices/%s/%s/%s/r%d/%s.pdf", url.PathEscape(buyerID), url.PathEscape(vendorID),
-		numberSegment(invoiceNumber), revision, sha256Hex)
-}
-
-// numberSegment is the path-escaped invoice number, at most maxKeySegment bytes.
-func numberSegment(number string) string {
-	escaped := url.PathEscape(number)
-	if len(escaped) <= maxKeySegment {
-		return escaped
-	}
-	digest := SHA256Hex([]byte(number))[:16]
-	prefix := ""
-	for _, r := range number {
-		next := prefix + string(r)
-		if len(url.PathEscape(next))+1+len(digest) > maxKeySegment {
-			break
-		}
-		prefix = next
-	}
-	return url.PathEscape(prefix) + "~" + digest
+		pathseg.Segment(invoiceNumber, maxKeySegment), revision, sha256Hex)
 }
 
 // CheckBucket verifies the bucket exists and is reachable with these credentials.

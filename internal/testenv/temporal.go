@@ -12,9 +12,9 @@ import (
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
-// StartTemporal starts the pinned Temporal CLI dev server (in memory, headless) on a free port,
+// StartDevServer starts the pinned Temporal CLI dev server (in memory, headless) on a free port,
 // with the workflow's search attributes registered exactly as the dev stack registers them.
-func StartTemporal(ctx context.Context) (*testsuite.DevServer, error) {
+func StartDevServer(ctx context.Context) (*testsuite.DevServer, error) {
 	bin, err := toolBinary("K2K_TEMPORAL_BIN", "temporal")
 	if err != nil {
 		return nil, err

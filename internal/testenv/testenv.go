@@ -1,7 +1,9 @@
 // Package testenv starts the real servers the tests talk to: a fresh PostgreSQL database on the
-// machine's server, versitygw (S3) and the Temporal CLI dev server, each on a free port and
-// stopped when the tests end. The server binaries are the pinned ones `make tools` builds into
-// .dev/bin (or K2K_TEMPORAL_BIN / K2K_VERSITYGW_BIN). A missing server is an error, never a skip.
+// machine's server, versitygw (S3) and Temporal (the CLI dev server, or with
+// K2K_TEST_TEMPORAL=server the real server on PostgreSQL), each on free ports and stopped when the
+// tests end. The server binaries are the pinned ones `make tools` builds into .dev/bin (or
+// K2K_TEMPORAL_BIN, K2K_TEMPORAL_SERVER_BIN, K2K_TEMPORAL_SQL_TOOL_BIN, K2K_VERSITYGW_BIN). A
+// missing server is an error, never a skip.
 package testenv
 
 import (
@@ -60,6 +62,12 @@ func NewDatabase(ctx context.Context) (string, func(), error) {
 		}
 	}
 	return url, drop, nil
+}
+
+func randomUint16() uint16 {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	return uint16(b[0])<<8 | uint16(b[1])
 }
 
 func randomHex(n int) string {
