@@ -399,13 +399,9 @@ func TestUpdateRepeatingAQueuedSignalGetsItsAnswer(t *testing.T) {
 // waitFor polls cond for up to 10 s and fails the test if it never holds.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for range 200 {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !waitUntil(10*time.Second, cond) {
+		t.Fatal("condition not met within 10 s")
 	}
-	t.Fatal("condition not met within 10 s")
 }
 
 // dumpWorkflow logs a stuck workflow's pending tasks and the end of its history.
