@@ -1,0 +1,189 @@
+package workflows
+
+// Messages: the update and signal handlers, the inbox that keeps arrival order, and settling
+// every message before a run ends or continues as new.
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// registerHandlers registers the status query and, for every action, an update whose validator
+// refuses what Decide would refuse (refusals never enter history). An accepted update waits in
+// the inbox like a signal, and returns the answer once the workflow has handled it.
+func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (State, error) { return w.State, nil }); err != nil {
+		return err
+	}
+	for _, m := range messages {
+		handler := func(ctx workflow.Context, raw converter.RawValue) (Answer, error) {
+			item := arrive(raw, m.name, m.action)
+			req := item.ActionRequest
+			if _, seen := w.Answers[req.IdempotencyKey]; !seen {
+				w.Inbox = append(w.Inbox, item)
+			}
+			if err := workflow.Await(ctx, func() bool { _, ok := w.Answers[req.IdempotencyKey]; return ok }); err != nil {
+				return Answer{}, err
+			}
+			answer := w.Answers[req.IdempotencyKey]
+			if !answer.Accepted {
+				return answer, RefusalError(answer.Code, answer.Reason)
+			}
+			return answer, nil
+		}
+		validator := func(ctx workflow.Context, raw converter.RawValue) error {
+			item := arrive(raw, m.name, m.action)
+			if item.Malformed != nil {
+				return RefusalError(item.Malformed.Code, item.Malformed.Reason)
+			}
+			return w.validate(item.ActionRequest)
+		}
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, m.name, handler,
+			workflow.UpdateHandlerOptions{Validator: validator}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RefusalError is how an update reports a refusal: a non-retryable application error whose type
+// is the refusal code, so callers can tell refusals apart without parsing text, and know that
+// sending the same request again gets the same answer.
+func RefusalError(code invoice.RefusalCode, reason string) error {
+	return temporal.NewNonRetryableApplicationError(reason, string(code), nil)
+}
+
+// validate answers, without changing anything, whether an update would be refused now. A key
+// already answered, queued or being applied, for the same action, is accepted: the handler returns
+// that action's answer. While earlier actions wait in the inbox or are being applied the status is
+// about to change, so only what does not depend on it is checked; the status rules then answer
+// when the action's turn comes.
+func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
+	if prior, seen := w.Answers[req.IdempotencyKey]; seen {
+		if prior.Action == req.Action {
+			return nil
+		}
+		return RefusalError(invoice.RefusedInvalid, reusedKey(req.IdempotencyKey, prior.Action))
+	}
+	pending := w.Inbox
+	if w.applying != nil {
+		pending = append([]QueuedAction{*w.applying}, w.Inbox...)
+	}
+	for _, queued := range pending {
+		if queued.IdempotencyKey == req.IdempotencyKey && req.IdempotencyKey != "" {
+			if queued.Action == req.Action {
+				return nil
+			}
+			return RefusalError(invoice.RefusedInvalid, reusedKey(req.IdempotencyKey, queued.Action))
+		}
+	}
+	if len(pending) > 0 {
+		var refusal *invoice.Refusal
+		if err := invoice.Admissible(w.facts(), req); errors.As(err, &refusal) {
+			return RefusalError(refusal.Code, refusal.Reason)
+		}
+		if req.Action == invoice.ActionVendorUpdate {
+			if _, err := req.Update.Revise(w.Order); err != nil {
+				return RefusalError(invoice.RefusedInvalid, err.Error())
+			}
+		}
+		return nil
+	}
+	if _, _, refusal := w.decide(req); refusal != nil {
+		return RefusalError(refusal.Code, refusal.Reason)
+	}
+	return nil
+}
+
+func reusedKey(key string, prior invoice.Action) string {
+	return fmt.Sprintf("idempotency_key %q was already used for %s", key, prior)
+}
+
+// listen moves every signal into the inbox as soon as it arrives, one goroutine per channel, so
+// the inbox keeps arrival order even while the workflow is busy with an activity (a selector over
+// several buffered channels would pick by channel, not by arrival).
+func (w *invoiceWorkflow) listen(ctx workflow.Context) {
+	for _, m := range messages {
+		ch := workflow.GetSignalChannel(ctx, m.name)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			for {
+				var raw converter.RawValue
+				ch.Receive(ctx, &raw)
+				w.Inbox = append(w.Inbox, arrive(raw, m.name, m.action))
+			}
+		})
+	}
+}
+
+// actNext handles the oldest action in the inbox; one refused at arrival is refused now.
+func (w *invoiceWorkflow) actNext(ctx workflow.Context) error {
+	item := w.Inbox[0]
+	w.Inbox = w.Inbox[1:]
+	w.actedThisRun++
+	w.applying = &item
+	defer func() { w.applying = nil }()
+	if item.Malformed != nil {
+		return w.refuse(ctx, item.ActionRequest, item.Malformed)
+	}
+	return w.act(ctx, item.ActionRequest)
+}
+
+// drain answers every action left before the workflow ends or continues as new: those in the
+// inbox, those that arrive while it works (the listeners move them in), and signals under
+// unknown names. settle yields before it, so the listeners have emptied their channels.
+func (w *invoiceWorkflow) drain(ctx workflow.Context) error {
+	for w.collectUnknown(ctx); len(w.Inbox) > 0; w.collectUnknown(ctx) {
+		if err := w.actNext(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle answers every action queued or still arriving, and waits until every update handler has
+// returned its answer and every notification is delivered (or given up), so the run can end (or
+// continue as new) with nothing in flight.
+func (w *invoiceWorkflow) settle(ctx workflow.Context) error {
+	idle := func() bool { return workflow.AllHandlersFinished(ctx) && w.notifying == 0 }
+	for {
+		if err := yield(ctx); err != nil {
+			return err
+		}
+		if err := w.drain(ctx); err != nil {
+			return err
+		}
+		if idle() {
+			return nil
+		}
+		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 || len(w.unknownSignals(ctx)) > 0 || idle() }); err != nil {
+			return err
+		}
+	}
+}
+
+// yield lets every other coroutine of the workflow run before this one goes on. The SDK hands a
+// signal straight to a listener blocked in Receive, so it is in no channel buffer for drain to
+// find until that listener has run and moved it into the inbox; without yielding, a run could
+// end or continue as new with that signal still in the listener's hands.
+func yield(ctx workflow.Context) error {
+	done := false
+	workflow.Go(ctx, func(workflow.Context) { done = true })
+	return workflow.Await(ctx, func() bool { return done })
+}
+
+// withMessageAction sets the action a message's name stands for. A payload naming another action
+// is kept as it is, so Decide refuses the mismatch instead of guessing.
+func withMessageAction(req invoice.ActionRequest, a invoice.Action) invoice.ActionRequest {
+	if req.Action == "" {
+		req.Action = a
+	} else if req.Action != a {
+		req.Action = invoice.Action(fmt.Sprintf("%s (sent as %s)", req.Action, a))
+	}
+	return req
+}

@@ -1,0 +1,64 @@
+package workflows
+
+// The ops view: search attributes, the current details in the Temporal UI, metrics and activity
+// summaries.
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// show keeps the ops view current: search attributes and the workflow's current details.
+func (w *invoiceWorkflow) show(ctx workflow.Context) error {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(w.Status)),
+		AttrInvoiceNumber.ValueSet(w.Order.InvoiceNumber), AttrRevision.ValueSet(int64(w.Revision)),
+		AttrUpdatePending.ValueSet(w.UpdatePending), AttrStatusSince.ValueSet(w.StatusSince)); err != nil {
+		return err
+	}
+	workflow.SetCurrentDetails(ctx, w.details())
+	return nil
+}
+
+// waitingFor says who the invoice waits for in its status.
+func (w *invoiceWorkflow) waitingFor() string {
+	if w.UpdatePending && !w.Status.Terminal() {
+		return "the buyer to review the vendor's update"
+	}
+	switch w.Status {
+	case invoice.StatusAP:
+		return "buyer procurement to approve"
+	case invoice.StatusAA:
+		return "buyer accounting to approve payment"
+	case invoice.StatusA:
+		return "buyer accounting to mark it paid"
+	}
+	return "nothing"
+}
+
+// details is the workflow's current details in the Temporal UI (markdown).
+func (w *invoiceWorkflow) details() string {
+	o := w.Order
+	warning := ""
+	if w.UpdatePending {
+		warning = "\n\n⚠ The vendor updated this invoice; the buyer has not reviewed the update yet."
+	}
+	return fmt.Sprintf("**%s** (%s) since %s%s\n\nInvoice %s, revision %d: %s (PO total %s)\n\nWaiting for %s.",
+		w.Status, w.Status.Label(), w.StatusSince.UTC().Format(time.RFC3339), warning, o.InvoiceNumber, w.Revision,
+		invoice.FormatMoney(o.TotalMinor, o.Currency), invoice.FormatMoney(o.POTotalMinor, o.Currency), w.waitingFor())
+}
+
+// count adds one to a business counter (the SDK records nothing while the workflow replays).
+func count(ctx workflow.Context, name string, tags map[string]string) {
+	workflow.GetMetricsHandler(ctx).WithTags(tags).Counter(name).Inc(1)
+}
+
+// summarized gives the next activity a one-line summary for the Temporal UI.
+func summarized(ctx workflow.Context, summary string) workflow.Context {
+	opts := workflow.GetActivityOptions(ctx)
+	opts.Summary = summary
+	return workflow.WithActivityOptions(ctx, opts)
+}

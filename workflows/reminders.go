@@ -1,0 +1,68 @@
+package workflows
+
+// Reminders: durable timers for an invoice that waits too long in its status.
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/k2kinvoice/autoinvoice/activities"
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/metrics"
+)
+
+// awaitInbox waits for an action, or for continue-as-new to be due; ready is false when the
+// next reminder fell due first.
+func (w *invoiceWorkflow) awaitInbox(ctx workflow.Context) (bool, error) {
+	wake := func() bool {
+		return len(w.Inbox) > 0 || w.continueAsNewDue(ctx) || len(w.unknownSignals(ctx)) > 0
+	}
+	due, ok := w.nextReminder()
+	if !ok {
+		return true, workflow.Await(ctx, wake)
+	}
+	wait := due.Sub(workflow.Now(ctx))
+	if wait <= 0 {
+		return wake(), nil
+	}
+	return workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{
+		Summary: fmt.Sprintf("reminder %d of %d if still in %s", w.RemindersSent+1, w.Reminders.Max, w.Status)}}, wake)
+}
+
+// nextReminder is when the next reminder of this stay falls due, if one does.
+func (w *invoiceWorkflow) nextReminder() (time.Time, bool) {
+	after := w.Reminders.after(w.Status)
+	if after <= 0 || w.RemindersSent >= w.Reminders.Max {
+		return time.Time{}, false
+	}
+	return w.StatusSince.Add(after * time.Duration(w.RemindersSent+1)), true
+}
+
+// remind records a reminder event and notifies the hook, without changing the status.
+func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
+	w.RemindersSent++
+	count(ctx, metrics.Reminders, map[string]string{"status": string(w.Status)})
+	e := w.event(ctx, invoice.EventReminder)
+	e.From, e.To, e.Code = w.Status, w.Status, "waiting_in_"+string(w.Status)
+	e.Reason = fmt.Sprintf("in %s (%s) since %s, waiting for %s; reminder %d of %d", w.Status, w.Status.Label(),
+		w.StatusSince.UTC().Format(time.RFC3339), w.waitingFor(), w.RemindersSent, w.Reminders.Max)
+	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
+		return err
+	}
+	note := activities.Notification{EventKey: e.Key, Kind: string(e.Kind), WorkflowID: w.WorkflowID,
+		VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, PONumber: w.Order.PONumber,
+		InvoiceNumber: w.Order.InvoiceNumber, Status: w.Status, WaitingFor: w.waitingFor(), Since: w.StatusSince,
+		Reminder: w.RemindersSent}
+	w.notifying++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.notifying-- }()
+		ctx = workflow.WithActivityOptions(ctx, notifyOptions)
+		if err := workflow.ExecuteActivity(summarized(ctx, "notify: "+e.Reason), acts.Notify, note).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("reminder notification not delivered", "event_key", note.EventKey, "error", err)
+		}
+	})
+	workflow.SetCurrentDetails(ctx, w.details())
+	return nil
+}
