@@ -248,10 +248,3 @@ func checkHeaderValue(v string) string {
 	}
 	return ""
 }
-
-// internal answers 500 and logs the cause; the client learns nothing of the internals.
-func (s *Server) internal(w http.ResponseWriter, err error) {
-	s.Log.Error("request failed", "error", err)
-	writeProblem(w, Problem{Type: problemType("internal"), Status: http.StatusInternalServerError,
-		Detail: "the request failed on our side; retry with the same Idempotency-Key"})
-}

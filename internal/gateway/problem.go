@@ -1,7 +1,11 @@
 package gateway
 
+// Error answers: problem+json documents, and the one mapping of errors from below (field errors,
+// refusals, failures) to HTTP statuses.
+
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
@@ -61,4 +65,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // URLs keep their '&'
 	_ = enc.Encode(v)
+}
+
+// fail answers an error from below: field errors are 422, refusals 409 (403 for the wrong actor),
+// anything else 500.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	var v *invoice.ValidationError
+	var refusal *invoice.Refusal
+	switch {
+	case errors.As(err, &v):
+		invalid(w, v.Fields...)
+	case errors.As(err, &refusal) && refusal.Code == invoice.RefusedInvalid:
+		writeProblem(w, Problem{Type: problemType("validation"), Title: "The request is not valid", Status: http.StatusUnprocessableEntity,
+			Code: string(refusal.Code), Detail: refusal.Reason, Errors: refusal.Fields})
+	case errors.As(err, &refusal) && refusal.Code == invoice.RefusedWrongActor:
+		writeProblem(w, Problem{Type: problemType("forbidden"), Status: http.StatusForbidden, Code: string(refusal.Code), Detail: refusal.Reason})
+	case errors.As(err, &refusal):
+		writeProblem(w, Problem{Type: problemType("refused"), Title: "The action was refused", Status: http.StatusConflict,
+			Code: string(refusal.Code), Detail: refusal.Reason})
+	default:
+		s.internal(w, err)
+	}
+}
+
+// internal answers 500 and logs the cause; the client learns nothing of the internals.
+func (s *Server) internal(w http.ResponseWriter, err error) {
+	s.Log.Error("request failed", "error", err)
+	writeProblem(w, Problem{Type: problemType("internal"), Status: http.StatusInternalServerError,
+		Detail: "the request failed on our side; retry with the same Idempotency-Key"})
 }

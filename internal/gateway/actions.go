@@ -1,0 +1,114 @@
+package gateway
+
+// POST /v1/invoices/{id}/actions/{action}: a human action, sent as an update (or a signal).
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/k2kinvoice/autoinvoice/internal/blob"
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/workflows"
+)
+
+// ActionBody is the JSON body of POST /v1/invoices/{id}/actions/{action}. The actor comes from
+// the API key (company and role) and the K2K-User header (the user, for the audit log).
+type ActionBody struct {
+	Reason           string                 `json:"reason,omitempty"`
+	PaymentDate      string                 `json:"payment_date,omitempty"`
+	PaymentReference string                 `json:"payment_reference,omitempty"`
+	Update           *invoice.InvoiceUpdate `json:"update,omitempty"`
+	// PDFUpload is the upload_id of the vendor's PDF of a new revision (vendor-update only).
+	PDFUpload string `json:"pdf_upload,omitempty"`
+}
+
+// ActionResponse answers an action.
+type ActionResponse struct {
+	Action   invoice.Action `json:"action"`
+	Accepted bool           `json:"accepted"`
+	Status   invoice.Status `json:"status,omitempty"`
+	// Queued is true for ?async=true: the action was delivered and will be answered in the invoice.
+	Queued bool `json:"queued,omitempty"`
+}
+
+// act sends an action to the invoice's workflow: as an update by default (200 accepted, 409
+// refused with the reason), or as a signal with ?async=true (202).
+func (s *Server) act(w http.ResponseWriter, r *http.Request) {
+	inv, ok := s.visibleInvoice(w, r)
+	if !ok {
+		return
+	}
+	action, known := actionByName[r.PathValue("action")]
+	if !known {
+		notFound(w)
+		return
+	}
+	if mediaType(r) != "application/json" {
+		writeProblem(w, Problem{Type: problemType("unsupported-media-type"), Status: http.StatusUnsupportedMediaType,
+			Detail: "send the action's body as application/json ({} when it has no fields)"})
+		return
+	}
+	var b ActionBody
+	if !s.decodeJSON(w, r, &b) {
+		return
+	}
+	user := r.Header.Get("K2K-User")
+	if user == "" {
+		user = "api-key:" + principal(r).Label
+	} else if rule := checkHeaderValue(user); rule != "" {
+		badRequest(w, "K2K-User "+rule, invoice.FieldError{Field: "K2K-User", Rule: rule})
+		return
+	}
+	key := principal(r)
+	req := invoice.ActionRequest{Action: action, Actor: invoice.Actor{CompanyID: key.CompanyID, UserID: user, Role: key.Role},
+		IdempotencyKey: key.CompanyID + "/" + r.Header.Get("Idempotency-Key"), Reason: b.Reason,
+		PaymentDate: b.PaymentDate, PaymentReference: b.PaymentReference, Update: b.Update}
+	if b.Update != nil {
+		b.Update.StagingKey = "" // a PDF comes only as an upload of this company's, never as a raw key
+	}
+	if b.PDFUpload != "" {
+		if b.Update == nil {
+			invalid(w, invoice.FieldError{Field: "pdf_upload", Rule: "goes with an update (vendor-update only)"})
+			return
+		}
+		if _, ok := s.stagedPDF(r.Context(), w, "pdf_upload", b.PDFUpload); !ok {
+			return
+		}
+		b.Update.StagingKey = blob.StagingKey(b.PDFUpload)
+	}
+	if err := invoice.Admissible(invoice.Facts{VendorID: inv.VendorID, BuyerID: inv.BuyerID}, req); err != nil {
+		var refusal *invoice.Refusal
+		if errors.As(err, &refusal) {
+			if aerr := s.Invoices.AuditRefusal(r.Context(), inv.WorkflowID, req, refusal); aerr != nil {
+				s.internal(w, aerr)
+				return
+			}
+		}
+		s.fail(w, err)
+		return
+	}
+	if r.URL.Query().Get("async") == "true" {
+		if err := s.Invoices.Act(r.Context(), inv.WorkflowID, req); err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, ActionResponse{Action: action, Queued: true})
+		return
+	}
+	answer, err := s.Invoices.Do(r.Context(), inv.WorkflowID, req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ActionResponse{Action: answer.Action, Accepted: answer.Accepted, Status: answer.Status})
+}
+
+// actionByName maps the path's action names (the workflow's message names) to actions.
+var actionByName = func() map[string]invoice.Action {
+	m := map[string]invoice.Action{}
+	for _, a := range invoice.Actions() {
+		name, _ := workflows.SignalFor(a)
+		m[name] = a
+	}
+	return m
+}()
