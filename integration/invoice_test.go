@@ -19,7 +19,14 @@ import (
 // confirmAndSettle confirms o and waits until its invoice is in AP or the workflow has an outcome.
 func confirmAndSettle(t *testing.T, o invoice.Order, vendorPDF []byte) workflows.State {
 	t.Helper()
-	conf, err := client.Confirm(within(t, 10*time.Second), o, vendorPDF)
+	stagingKey := ""
+	if vendorPDF != nil {
+		var err error
+		if stagingKey, err = client.StagePDF(within(t, 10*time.Second), vendorPDF); err != nil {
+			t.Fatalf("stage the vendor PDF: %v", err)
+		}
+	}
+	conf, err := client.Confirm(within(t, 10*time.Second), o, stagingKey)
 	if err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
@@ -168,7 +175,7 @@ func TestDuplicateConfirmationsMakeOneInvoice(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			conf, err := client.Confirm(within(t, 20*time.Second), o, nil)
+			conf, err := client.Confirm(within(t, 20*time.Second), o, "")
 			runIDs[i], errs[i] = conf.RunID, err
 		})
 	}
@@ -186,7 +193,7 @@ func TestDuplicateConfirmationsMakeOneInvoice(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once more after it settled: the same workflow comes back.
-	again, err := client.Confirm(within(t, 10*time.Second), o, nil)
+	again, err := client.Confirm(within(t, 10*time.Second), o, "")
 	if err != nil || again.RunID != runIDs[0] {
 		t.Errorf("re-delivered confirmation: run %s, %v; want run %s", again.RunID, err, runIDs[0])
 	}

@@ -136,9 +136,15 @@ func TestDeployingAChangedWorkflow(t *testing.T) {
 	// Rolled back to the versioned build, the invoice goes on: the approve sent meanwhile is applied.
 	safe = run(changedWorkflow(true))
 	defer safe.Stop()
-	answer, _, err := client.AwaitAnswer(within(t, 60*time.Second), ids[1], "during-bad-deploy")
-	if err != nil || !answer.Accepted || answer.Status != invoice.StatusAA {
-		t.Fatalf("approve sent during the bad deploy: %+v, %v; want accepted into AA after the rollback", answer, err)
+	// Queries may time out meanwhile (they go to the stopped worker's sticky queue first).
+	var answer workflows.Answer
+	answered := waitUntil(60*time.Second, func() bool {
+		st, err := client.State(within(t, 10*time.Second), ids[1])
+		answer = st.Answers["during-bad-deploy"]
+		return err == nil && answer.Action != ""
+	})
+	if !answered || !answer.Accepted || answer.Status != invoice.StatusAA {
+		t.Fatalf("approve sent during the bad deploy: %+v (answered %v); want accepted into AA after the rollback", answer, answered)
 	}
 }
 

@@ -126,14 +126,18 @@ func (c *confirmCmd) Run(ctx context.Context, root *cli) error {
 		return err
 	}
 	defer deps.Close()
-	var vendorPDF []byte
+	ic := deps.InvoiceClient()
+	stagingKey := ""
 	if c.PDF != "" {
-		if vendorPDF, err = readLimited(c.PDF, deps.Config.PDFMaxBytes); err != nil {
+		vendorPDF, err := readLimited(c.PDF, deps.Config.PDFMaxBytes)
+		if err != nil {
+			return err
+		}
+		if stagingKey, err = ic.StagePDF(ctx, vendorPDF); err != nil {
 			return err
 		}
 	}
-	ic := deps.InvoiceClient()
-	conf, err := ic.Confirm(ctx, order, vendorPDF)
+	conf, err := ic.Confirm(ctx, order, stagingKey)
 	if err != nil {
 		return err
 	}

@@ -144,6 +144,18 @@ func (s *Store) headSHA256(ctx context.Context, key string) (string, error) {
 	return hex.EncodeToString(raw), nil
 }
 
+// Exists reports whether an object is at key, with a HEAD: nothing is downloaded.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err == nil {
+		return true, nil
+	}
+	if err = s.wrap("head", key, err); errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return false, err
+}
+
 // Get reads the object at key, refusing one larger than maxBytes without downloading it, and
 // returns its bytes with their SHA-256.
 func (s *Store) Get(ctx context.Context, key string, maxBytes int64) ([]byte, string, error) {

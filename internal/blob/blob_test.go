@@ -143,3 +143,19 @@ func TestMalformedRequestIsRejected(t *testing.T) {
 		t.Errorf("get of a missing object: err = %v, want ErrNotFound only", err)
 	}
 }
+
+// TestExists: a HEAD tells a staged object from a missing one without downloading either.
+func TestExists(t *testing.T) {
+	ctx := context.Background()
+	data := []byte("%PDF-1.4 exists %%EOF")
+	key := blob.StagingKey(blob.SHA256Hex(data))
+	if ok, err := blobs.Exists(ctx, key); ok || err != nil {
+		t.Errorf("before the put: Exists = %v, %v; want false, nil", ok, err)
+	}
+	if err := blobs.Put(ctx, key, data); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := blobs.Exists(ctx, key); !ok || err != nil {
+		t.Errorf("after the put: Exists = %v, %v; want true, nil", ok, err)
+	}
+}

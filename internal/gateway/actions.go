@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -71,10 +70,11 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 			invalid(w, invoice.FieldError{Field: "pdf_upload", Rule: "goes with an update (vendor-update only)"})
 			return
 		}
-		if _, ok := s.stagedPDF(r.Context(), w, "pdf_upload", b.PDFUpload); !ok {
+		key, ok := s.stagedKey(r.Context(), w, "pdf_upload", b.PDFUpload)
+		if !ok {
 			return
 		}
-		b.Update.StagingKey = blob.StagingKey(b.PDFUpload)
+		b.Update.StagingKey = key
 	}
 	if err := invoice.Admissible(invoice.Facts{VendorID: inv.VendorID, BuyerID: inv.BuyerID}, req); err != nil {
 		var refusal *invoice.Refusal

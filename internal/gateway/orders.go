@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
-	"github.com/k2kinvoice/autoinvoice/internal/pdf"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -40,8 +39,8 @@ type OrderResponse struct {
 // It answers 201 with the invoice once it is in AP, 200 with the outcome when the order did not
 // become an invoice, or 202 when the workflow has not settled within a few seconds.
 func (s *Server) confirmOrder(w http.ResponseWriter, r *http.Request) {
-	var orderJSON []byte
-	var vendorPDF []byte
+	var orderJSON, vendorPDF []byte
+	stagingKey := ""
 	switch mediaType(r) {
 	case "application/json":
 		var req OrderRequest
@@ -54,11 +53,10 @@ func (s *Server) confirmOrder(w http.ResponseWriter, r *http.Request) {
 		}
 		orderJSON = req.Order
 		if req.PDFUpload != "" {
-			data, ok := s.stagedPDF(r.Context(), w, "pdf_upload", req.PDFUpload)
-			if !ok {
+			var ok bool
+			if stagingKey, ok = s.stagedKey(r.Context(), w, "pdf_upload", req.PDFUpload); !ok {
 				return
 			}
-			vendorPDF = data
 		}
 	case "multipart/form-data":
 		var ok bool
@@ -81,7 +79,13 @@ func (s *Server) confirmOrder(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("only a vendor key of company %s may confirm its orders", o.VendorID)})
 		return
 	}
-	conf, err := s.Invoices.Confirm(r.Context(), o, vendorPDF)
+	if vendorPDF != nil { // sent in the multipart body: checked and staged once, here
+		if stagingKey, err = s.Invoices.StagePDF(r.Context(), vendorPDF); err != nil {
+			s.fail(w, err)
+			return
+		}
+	}
+	conf, err := s.Invoices.Confirm(r.Context(), o, stagingKey)
 	if err != nil {
 		s.fail(w, prefixFields(err, "order."))
 		return
@@ -129,10 +133,6 @@ func (s *Server) readMultipartOrder(w http.ResponseWriter, r *http.Request) ([]b
 		case "order":
 			orderJSON = data
 		case "pdf":
-			if rule := pdf.Check(data, s.Invoices.MaxPDFBytes); rule != "" {
-				invalid(w, invoice.FieldError{Field: "pdf", Rule: rule})
-				return nil, nil, false
-			}
 			vendorPDF = data
 		default:
 			invalid(w, invoice.FieldError{Field: part.FormName(), Rule: `is not a known part; send "order" and optionally "pdf"`})

@@ -4,7 +4,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -39,19 +38,22 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, Upload{UploadID: digest, Size: int64(len(data)), SHA256: digest})
 }
 
-// stagedPDF reads a PDF staged by POST /v1/uploads.
-func (s *Server) stagedPDF(ctx context.Context, w http.ResponseWriter, field, id string) ([]byte, bool) {
+// stagedKey is the staging key of an upload of POST /v1/uploads, checked to exist with a HEAD;
+// on failure it has answered the request and returns false.
+func (s *Server) stagedKey(ctx context.Context, w http.ResponseWriter, field, id string) (string, bool) {
 	if !uploadIDPattern.MatchString(id) {
 		invalid(w, invoice.FieldError{Field: field, Rule: "must be an upload_id from POST /v1/uploads (64 hex digits)"})
-		return nil, false
+		return "", false
 	}
-	data, _, err := s.Blobs.Get(ctx, blob.StagingKey(id), s.Invoices.MaxPDFBytes)
-	if errors.Is(err, blob.ErrNotFound) {
-		invalid(w, invoice.FieldError{Field: field, Rule: "no upload has this upload_id"})
-		return nil, false
-	} else if err != nil {
+	key := blob.StagingKey(id)
+	exists, err := s.Blobs.Exists(ctx, key)
+	switch {
+	case err != nil:
 		s.internal(w, err)
-		return nil, false
+		return "", false
+	case !exists:
+		invalid(w, invoice.FieldError{Field: field, Rule: "no upload has this upload_id"})
+		return "", false
 	}
-	return data, true
+	return key, true
 }

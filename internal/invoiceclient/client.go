@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"sync"
 	"time"
 
@@ -71,21 +72,15 @@ type Confirmation struct {
 // ID derives from the order's business key, a running workflow is reused and a closed one is
 // never started again, so a re-delivered confirmation never makes a second invoice.
 //
-// Bad input is refused before anything is stored or started, with a *invoice.ValidationError
-// naming each field and rule: the order's own rules, unknown companies, and a vendor PDF (nil when
-// none) that is not a PDF by content or is too large.
-func (c *Client) Confirm(ctx context.Context, o invoice.Order, vendorPDF []byte) (Confirmation, error) {
-	if err := c.check(ctx, o, vendorPDF); err != nil {
+// stagingKey is where the vendor's own PDF waits (StagePDF staged and checked it), empty when the
+// invoice's PDF is to be rendered. Bad input is refused before anything is started, with a
+// *invoice.ValidationError naming each field and rule: the order's own rules, unknown companies,
+// and a staging key that names no staged upload.
+func (c *Client) Confirm(ctx context.Context, o invoice.Order, stagingKey string) (Confirmation, error) {
+	if err := c.check(ctx, o, stagingKey); err != nil {
 		return Confirmation{}, err
 	}
-	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders}
-	if vendorPDF != nil {
-		key, err := c.StagePDF(ctx, vendorPDF)
-		if err != nil {
-			return Confirmation{}, err
-		}
-		in.StagingKey = key
-	}
+	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders, StagingKey: stagingKey}
 	id := workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber)
 	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
@@ -107,8 +102,8 @@ func (c *Client) Confirm(ctx context.Context, o invoice.Order, vendorPDF []byte)
 	return Confirmation{WorkflowID: id, RunID: run.GetRunID()}, nil
 }
 
-// check refuses bad input with field errors before anything is stored.
-func (c *Client) check(ctx context.Context, o invoice.Order, vendorPDF []byte) error {
+// check refuses bad input with field errors before anything is started.
+func (c *Client) check(ctx context.Context, o invoice.Order, stagingKey string) error {
 	verr := &invoice.ValidationError{}
 	if err := o.Validate(); err != nil {
 		if !errors.As(err, &verr) {
@@ -128,10 +123,8 @@ func (c *Client) check(ctx context.Context, o invoice.Order, vendorPDF []byte) e
 			verr.Fields = append(verr.Fields, invoice.FieldError{Field: field, Rule: fmt.Sprintf("%q is not a known company", id)})
 		}
 	}
-	if vendorPDF != nil {
-		if rule := pdf.Check(vendorPDF, c.MaxPDFBytes); rule != "" {
-			verr.Fields = append(verr.Fields, invoice.FieldError{Field: "pdf", Rule: rule})
-		}
+	if stagingKey != "" && !invoice.IsStagingKey(stagingKey) {
+		verr.Fields = append(verr.Fields, invoice.FieldError{Field: "pdf", Rule: "must be a staged upload (StagePDF), not " + strconv.Quote(stagingKey)})
 	}
 	if len(verr.Fields) > 0 {
 		return verr
