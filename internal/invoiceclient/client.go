@@ -167,7 +167,9 @@ func (c *Client) Act(ctx context.Context, workflowID string, req invoice.ActionR
 		return refusal
 	}
 	if err := c.Temporal.SignalWorkflow(ctx, workflowID, "", name, req); err != nil {
-		if refusal := c.closedRefusal(ctx, workflowID, req, err); refusal != nil {
+		if refusal, aerr := c.closedRefusal(ctx, workflowID, req, err); aerr != nil {
+			return aerr
+		} else if refusal != nil {
 			return refusal
 		}
 		return fmt.Errorf("signal %s to %s: %w", name, workflowID, err)
@@ -176,25 +178,26 @@ func (c *Client) Act(ctx context.Context, workflowID string, req invoice.ActionR
 }
 
 // closedRefusal turns "the workflow has completed" into a refusal, audited here since no workflow
-// is left to record it. It returns nil for other errors.
-func (c *Client) closedRefusal(ctx context.Context, workflowID string, req invoice.ActionRequest, err error) *invoice.Refusal {
+// is left to record it; the refusal is nil for other errors. aerr is set when the refusal could
+// not be audited: the caller retries then, rather than getting an answer that left no row.
+func (c *Client) closedRefusal(ctx context.Context, workflowID string, req invoice.ActionRequest, err error) (refusal *invoice.Refusal, aerr error) {
 	var notFound *serviceerror.NotFound
 	if !errors.As(err, &notFound) {
-		return nil
+		return nil, nil
 	}
 	st, qerr := c.State(ctx, workflowID)
 	if qerr != nil || st.Outcome == "" {
-		return nil
+		return nil, nil
 	}
-	refusal := &invoice.Refusal{Code: invoice.RefusedWrongStatus,
+	refusal = &invoice.Refusal{Code: invoice.RefusedWrongStatus,
 		Reason: fmt.Sprintf("the invoice's workflow has ended (outcome %s, status %s); %s is not possible", st.Outcome, st.Status, req.Action)}
 	if st.Outcome == workflows.OutcomePaid && req.Action == invoice.ActionVendorUpdate {
 		refusal = &invoice.Refusal{Code: invoice.RefusedPaid, Reason: "the invoice is paid and cannot be updated; issue a credit note instead"}
 	}
 	if aerr := c.AuditRefusal(ctx, workflowID, req, refusal); aerr != nil {
-		return nil
+		return nil, aerr
 	}
-	return refusal
+	return refusal, nil
 }
 
 // Do sends a human action as an update and waits for the workflow's answer: accepted, or a
@@ -227,7 +230,9 @@ func (c *Client) Do(ctx context.Context, workflowID string, req invoice.ActionRe
 		err = handle.Get(ctx, &answer)
 	}
 	refusal := asRefusal(err)
-	if closed := c.closedRefusal(ctx, workflowID, req, err); closed != nil {
+	if closed, aerr := c.closedRefusal(ctx, workflowID, req, err); aerr != nil {
+		return workflows.Answer{}, aerr
+	} else if closed != nil {
 		return workflows.Answer{Action: req.Action, Code: closed.Code, Reason: closed.Reason}, closed
 	}
 	if refusal == nil {
