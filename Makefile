@@ -7,7 +7,10 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PROFILE ?= dev
 export PROFILE
 
-.PHONY: demo up down tools build test test-server fuzz mutate lint fmt clean
+.PHONY: help demo up down tools build unit test test-server fuzz mutate lint fmt clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 14
 
 demo: ## Start the dev stack and walk a demo order from confirmation to paid.
 	scripts/demo.sh
@@ -18,15 +21,23 @@ up: ## Start the stack in the background (PROFILE=dev, or PROFILE=cluster for th
 down: ## Stop the stack, whichever profile runs.
 	scripts/devstack.sh down
 
-tools: ## Build the pinned Temporal CLI and server, the UI server, versitygw and workflowcheck into .dev/bin.
+tools: ## Build the pinned Temporal CLI and server, the UI server, versitygw, workflowcheck and staticcheck into .dev/bin.
 	scripts/devstack.sh tools
 
 build: ## Build the worker and the starter into bin/.
 	go build -o bin/ ./worker ./starter
 
+# Packages whose tests need no server: the domain, the workflow (testsuite), the activities, the
+# gateway's and the worker's units, configuration, payload encryption, PDF, compose.
+UNIT_PACKAGES = ./internal/invoice ./workflows ./activities ./internal/gateway ./internal/config \
+	./internal/payloadcrypt ./internal/pdf ./internal/pathseg ./internal/compose ./internal/app ./worker
+unit: ## The tests that need no server (seconds; no tools build).
+	go test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)
+
 test: tools ## Run every test: unit, workflow (testsuite), replay and integration on real servers.
 	go vet ./...
 	.dev/bin/workflowcheck -config workflowcheck.config.yaml ./...
+	.dev/bin/staticcheck ./...
 	go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) test-server
 	$(MAKE) fuzz FUZZTIME=10s
@@ -47,9 +58,10 @@ mutate: .dev/bin/gremlins ## Mutation testing (gremlins): efficacy and mutant co
 .dev/bin/gremlins: tools/gremlins/go.mod
 	cd tools/gremlins && go build -o ../../.dev/bin/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
 
-lint: tools ## gofmt, go vet and workflowcheck (determinism of workflow code).
+lint: tools ## gofmt, go vet, staticcheck and workflowcheck (determinism of workflow code).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
+	.dev/bin/staticcheck ./...
 	.dev/bin/workflowcheck -config workflowcheck.config.yaml ./...
 
 clean: down ## Stop the dev stack and delete its state.

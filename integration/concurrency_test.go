@@ -408,7 +408,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func dumpWorkflow(t *testing.T, workflowID string) {
 	t.Helper()
 	ctx := context.Background()
-	if d, err := deps.Temporal.DescribeWorkflowExecution(ctx, workflowID, ""); err != nil {
+	if d, err := describe(ctx, workflowID); err != nil {
 		t.Logf("describe: %v", err)
 	} else {
 		t.Logf("describe: status %s, history length %d, pending workflow task %+v, %d pending activities %+v",

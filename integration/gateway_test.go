@@ -365,7 +365,7 @@ func awaitInvoiceStatus(t *testing.T, id int64, tok string, want invoice.Status)
 func noWorkflow(t *testing.T, vendorID, buyerID, po string) {
 	t.Helper()
 	id := workflows.InvoiceWorkflowID(vendorID, buyerID, po)
-	_, err := deps.Temporal.DescribeWorkflowExecution(context.Background(), id, "")
+	_, err := describe(context.Background(), id)
 	var nf *serviceerror.NotFound
 	if !errors.As(err, &nf) {
 		t.Errorf("workflow %s: describe answered %v, want NotFound (nothing started)", id, err)
@@ -775,7 +775,7 @@ func TestGatewayLongestValidInvoiceNumberBecomesAnInvoice(t *testing.T) {
 	t.Cleanup(func() { // the workflow retries its activity without end: stop it
 		_ = deps.Temporal.TerminateWorkflow(context.Background(), id, "", "gateway test: stuck on an unstorable invoice number")
 	})
-	desc, err := deps.Temporal.DescribeWorkflowExecution(context.Background(), id, "")
+	desc, err := describe(context.Background(), id)
 	var pending string
 	if err == nil {
 		for _, a := range desc.GetPendingActivities() {

@@ -238,7 +238,7 @@ func awaitOutcome(t *testing.T, id string, want workflows.Outcome) string {
 	if result.Outcome != want {
 		t.Fatalf("%s ended %+v, want outcome %s", id, result, want)
 	}
-	desc, err := deps.Temporal.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := describe(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}

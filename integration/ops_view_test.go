@@ -73,7 +73,7 @@ func TestActivitiesAndTimersCarrySummaries(t *testing.T) {
 	if n := listWorkflows(t, since(time.Now().Add(-72*time.Hour)), 0); n != 0 {
 		t.Errorf("an invoice that entered AA just now was found as waiting more than 3 days")
 	}
-	d, err := deps.Temporal.DescribeWorkflowExecution(ctx, st.WorkflowID, "")
+	d, err := describe(ctx, st.WorkflowID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func TestStarterRefusesBadInputBeforeStarting(t *testing.T) {
 	}
 	// Nothing was started for the order, and the non-PDF was never staged.
 	id := workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber)
-	_, err := deps.Temporal.DescribeWorkflowExecution(context.Background(), id, "")
+	_, err := describe(context.Background(), id)
 	var notFound *serviceerror.NotFound
 	if !errors.As(err, &notFound) {
 		t.Errorf("describe %s after only bad input: err = %v, want NotFound", id, err)

@@ -61,6 +61,7 @@ cmd_tools() {
 	build_tool temporal "$root/tools/temporal" github.com/temporalio/cli/cmd/temporal "the Temporal CLI v1.5.1"
 	build_tool versitygw "$root/tools/versitygw" github.com/versity/versitygw/cmd/versitygw "versitygw v1.8.0"
 	build_tool workflowcheck "$root/tools/workflowcheck" go.temporal.io/sdk/contrib/tools/workflowcheck "workflowcheck v0.6.0"
+	build_tool staticcheck "$root/tools/staticcheck" honnef.co/go/tools/cmd/staticcheck "staticcheck v0.8.2"
 	build_tool temporal-server "$root/tools/temporal-server" go.temporal.io/server/cmd/server "the Temporal server v1.29.1"
 	build_tool temporal-sql-tool "$root/tools/temporal-server" go.temporal.io/server/cmd/tools/sql "temporal-sql-tool v1.29.1"
 	build_tool temporal-ui-server "$root/tools/temporal-ui" github.com/temporalio/ui-server/v2/cmd/server "the Temporal UI server v2.42.1"
