@@ -1,6 +1,7 @@
 package invoice
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -170,3 +171,82 @@ func TestEventStorable(t *testing.T) {
 		t.Errorf("a clean event was changed: %+v", clean.Storable())
 	}
 }
+
+// TestAdmissionEdges pins the limits of the admission rule at their exact boundaries.
+func TestAdmissionEdges(t *testing.T) {
+	for r, bidi := range map[rune]bool{'\u2029': false, '\u202a': true, '\u202e': true, '\u202f': false,
+		'\u2065': false, '\u2066': true, '\u2069': true, '\u206a': false} {
+		if got := !Clean("a" + string(r) + "b"); got != bidi {
+			t.Errorf("U+%04X refused as bidirectional formatting = %v, want %v", r, got, bidi)
+		}
+	}
+	exact := strings.Repeat("é", 100)
+	if got := EscapeText(exact, 100); got != exact {
+		t.Errorf("clean text of exactly max characters was changed: %q", got)
+	}
+	escapedExact := strings.Repeat("a", 94) + "\x00" // escapes to exactly 100 characters
+	if got := EscapeText(escapedExact, 100); got != strings.Repeat("a", 94)+`\u0000` {
+		t.Errorf("text escaping to exactly max characters was cut: %q", got)
+	}
+	for _, n := range []int{100, 101} {
+		name := strings.Repeat("x", n)
+		err := CheckRequest(ActionRequest{Action: Action(name)})
+		want := `"` + name + `"`
+		if n > 100 {
+			want = `"` + name[:100] + `…"`
+		}
+		if r, ok := err.(*Refusal); !ok || !strings.Contains(r.Reason, want) {
+			t.Errorf("action of %d bytes: %v, want the name quoted as %s", n, err, want)
+		}
+	}
+	for _, n := range []int{500, 501} {
+		e := Event{Key: strings.Repeat("k", n), WorkflowID: "wf"}
+		kept := e.Storable().Key == e.Key
+		if kept != (n <= 500) {
+			t.Errorf("clean key of %d bytes kept = %v, want %v", n, kept, n <= 500)
+		}
+	}
+	long := Event{Key: strings.Repeat("k", 600), WorkflowID: strings.Repeat("w", 300)}
+	if key := long.Storable().Key; !strings.HasPrefix(key, strings.Repeat("w", 220)+"…(80 more characters)#sha256:") {
+		t.Errorf("digested key = %q, want the workflow ID cut to 250 characters, then the digest", key)
+	}
+}
+
+func TestEventSummary(t *testing.T) {
+	actor := Actor{CompanyID: "GLOBEX", UserID: "bob", Role: RoleAccounting}
+	for _, tc := range []struct {
+		e    Event
+		want string
+	}{
+		{Event{Kind: EventRefused, Action: ActionMarkPaid, Actor: actor, From: StatusAP, To: StatusAP}, "record refused mark_paid by GLOBEX/bob (AP)"},
+		{Event{Kind: EventTransition, Action: ActionApprove, Actor: actor, From: StatusAP, To: StatusAA}, "record transition approve by GLOBEX/bob (AP → AA)"},
+		{Event{Kind: EventNotEligible, Code: "connection_inactive"}, "record not_eligible: connection_inactive"},
+		{Event{Kind: EventInvoiceCreated, To: StatusAP}, "record invoice_created (AP)"},
+	} {
+		if got := tc.e.Summary(); got != tc.want {
+			t.Errorf("Summary = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestReviseRefusesAnInvalidUpdate(t *testing.T) {
+	o := validOrder()
+	if _, err := (InvoiceUpdate{InvoiceNumber: "INV-2"}).Revise(o); err == nil || !strings.Contains(err.Error(), "update.issue_date") {
+		t.Errorf("Revise of an update without date, currency, total and lines = %v, want field errors under update.", err)
+	}
+	u := InvoiceUpdate{InvoiceNumber: "INV-2", IssueDate: "2026-11-30", Currency: o.Currency, TotalMinor: o.TotalMinor, Lines: o.Lines}
+	revised, err := u.Revise(o)
+	if err != nil || revised.InvoiceNumber != "INV-2" || revised.PONumber != o.PONumber || revised.VendorID != o.VendorID {
+		t.Errorf("Revise = %+v, %v; want the new number on the same order", revised, err)
+	}
+}
+
+func TestDecodeStrictEdges(t *testing.T) {
+	var v map[string]any
+	wantOneFieldError(t, DecodeStrict(strings.NewReader(`{"0":1,"0":2}`), &v), "0", "appears more than once")
+	wantOneFieldError(t, DecodeStrict(failingReader{}, &v), "body", "could not be read")
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
