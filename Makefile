@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: demo up down tools build test fuzz lint fmt clean
+.PHONY: demo up down tools build test faults fuzz lint fmt clean
 
 demo: ## Start the dev stack and walk a demo order from confirmation to paid.
 	scripts/demo.sh
@@ -25,6 +25,9 @@ test: tools ## Run every test: unit, workflow (testsuite), replay and integratio
 	.dev/bin/workflowcheck ./...
 	go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) fuzz FUZZTIME=10s
+
+faults: tools ## Run the whole fault suite (processes killed, Temporal restarted, S3 and PostgreSQL outages); about 20 minutes.
+	K2K_FAULTS=full go test -count=1 -timeout 60m -v ./faults
 
 FUZZTIME ?= 60s
 fuzz: ## Fuzz request decoding and validation (briefly in make test; FUZZTIME=5m for longer).

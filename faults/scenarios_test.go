@@ -1,0 +1,494 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// Scenario 1: a worker killed with SIGKILL inside each activity. The proxy in front of the
+// dependency the activity uses is held, so the attempt is started and cannot finish; the worker
+// is killed, the traffic released and a fresh worker started. The killed attempt is retried once
+// its start-to-close timeout (a minute; 30 s for Notify) has passed: that delay is measured.
+
+func killInVerifyEligibility(r *run) {
+	ctx := r.ctx(6 * time.Minute)
+	w := r.startWorker()
+	r.pg.Hold()
+	id := try(r.confirm(ctx, r.order(1))).must(r)
+	r.killInside(ctx, w, id, "VerifyEligibility", r.pg.Release)
+	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	r.check(r.pay(ctx, id))
+}
+
+func killInStorePDF(r *run) {
+	ctx := r.ctx(6 * time.Minute)
+	w := r.startWorker()
+	r.s3.Hold()
+	id := try(r.confirm(ctx, r.order(1))).must(r)
+	r.killInside(ctx, w, id, "StorePDF", r.s3.Release)
+	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	r.check(r.pay(ctx, id))
+}
+
+// killInCreateAPInvoice holds S3 until StorePDF runs, then holds PostgreSQL and lets S3 go, so
+// the next activity, CreateAPInvoice, hangs on its insert.
+func killInCreateAPInvoice(r *run) {
+	ctx := r.ctx(6 * time.Minute)
+	w := r.startWorker()
+	r.s3.Hold()
+	id := try(r.confirm(ctx, r.order(1))).must(r)
+	try(r.awaitActivity(ctx, id, "StorePDF")).must(r)
+	r.pg.Hold()
+	r.s3.Release()
+	r.killInside(ctx, w, id, "CreateAPInvoice", r.pg.Release)
+	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	r.check(r.pay(ctx, id))
+}
+
+// killInReviseInvoice sends a vendor update (an update call that waits for its answer through
+// the kill) and kills the worker inside ReviseInvoice, after the new PDF is stored.
+func killInReviseInvoice(r *run) {
+	ctx := r.ctx(6 * time.Minute)
+	w := r.startWorker()
+	o := r.order(1)
+	id := try(r.confirm(ctx, o)).must(r)
+	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	r.s3.Hold()
+	answered := make(chan error, 1)
+	go func() { answered <- r.step(ctx, id, r.vendorUpdate(o, 2), invoice.StatusAP) }()
+	try(r.awaitActivity(ctx, id, "StorePDF")).must(r)
+	r.pg.Hold()
+	r.s3.Release()
+	r.killInside(ctx, w, id, "ReviseInvoice", r.pg.Release)
+	r.check(<-answered)
+	r.check(r.acknowledge(ctx, id))
+	r.check(r.pay(ctx, id))
+}
+
+// killInRecordEvent kills the worker while it writes the audit row of an approval whose sender
+// waits for the answer.
+func killInRecordEvent(r *run) {
+	ctx := r.ctx(6 * time.Minute)
+	w := r.startWorker()
+	id := try(r.confirm(ctx, r.order(1))).must(r)
+	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	r.pg.Hold()
+	answered := make(chan error, 1)
+	go func() {
+		answered <- r.step(ctx, id, r.request(invoice.ActionApprove, invoice.RoleProcurement), invoice.StatusAA)
+	}()
+	r.killInside(ctx, w, id, "RecordEvent", r.pg.Release)
+	r.check(<-answered)
+	r.check(r.payFrom(ctx, id, invoice.StatusAA))
+}
+
+// killInNotify reminds after 2 s in AP (one reminder); the hook holds the first notification
+// open, the worker is killed inside Notify, and the retried notification must arrive with the
+// same Idempotency-Key.
+func killInNotify(r *run) {
+	ctx := r.ctx(6 * time.Minute)
+	h := newHook()
+	r.t.Cleanup(h.close)
+	r.notifyURL = h.srv.URL
+	w := r.startWorker()
+	id := try(r.confirm(ctx, r.order(1))).must(r)
+	r.ledger.Expect(id, func(e *Expectation) { e.Reminders = 1 })
+	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	select {
+	case <-h.arrived:
+	case <-ctx.Done():
+		r.t.Fatal("no notification reached the hook")
+	}
+	r.killInside(ctx, w, id, "Notify", h.unblock)
+	deadline := time.Now().Add(2 * time.Minute)
+	for h.delivered() == 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	calls := h.snapshot()
+	keys := map[string]int{}
+	delivered := 0
+	for _, c := range calls {
+		keys[c.key]++
+		if c.delivered {
+			delivered++
+		}
+	}
+	r.logf("hook: %d requests, %d delivered, %d cut off, Idempotency-Keys %v", len(calls), delivered, len(calls)-delivered, keys)
+	if delivered != 1 || len(keys) != 1 || len(calls) < 2 {
+		r.t.Fatalf("hook got %d requests (%d delivered) with keys %v: want the cut-off request and one delivery, all with the reminder's key",
+			len(calls), delivered, keys)
+	}
+	r.check(r.pay(ctx, id))
+}
+
+// hook is a notification receiver that holds requests open until unblock.
+type hook struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	calls   []hookCall
+	release chan struct{}
+	arrived chan struct{}
+	once    sync.Once
+	freed   sync.Once
+}
+
+type hookCall struct {
+	key       string
+	delivered bool
+}
+
+func newHook() *hook {
+	h := &hook{release: make(chan struct{}), arrived: make(chan struct{})}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.mu.Lock()
+		i := len(h.calls)
+		h.calls = append(h.calls, hookCall{key: req.Header.Get("Idempotency-Key")})
+		h.mu.Unlock()
+		h.once.Do(func() { close(h.arrived) })
+		select {
+		case <-h.release:
+		case <-req.Context().Done(): // the sender died
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		h.mu.Lock()
+		h.calls[i].delivered = true
+		h.mu.Unlock()
+	}))
+	return h
+}
+
+func (h *hook) unblock() { h.freed.Do(func() { close(h.release) }) }
+
+func (h *hook) close() {
+	h.unblock()
+	h.srv.Close()
+}
+
+func (h *hook) snapshot() []hookCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hookCall(nil), h.calls...)
+}
+
+func (h *hook) delivered() int {
+	n := 0
+	for _, c := range h.snapshot() {
+		if c.delivered {
+			n++
+		}
+	}
+	return n
+}
+
+// Scenario 2: two workers share the load of n invoices driven to paid (every 5th also gets a
+// refused action, every 10th a vendor update), and one worker is killed with SIGKILL a third of
+// the way through. The other must finish everything.
+func twoWorkers(n int) func(*run) {
+	return func(r *run) {
+		ctx := r.ctx(15 * time.Minute)
+		victim := r.startWorker()
+		r.startWorker()
+		var progress atomic.Int64
+		steps := int64(n * 4) // a confirmation and three approvals each, at least
+		killed := make(chan string, 1)
+		go func() {
+			for progress.Load() < steps/3 {
+				if ctx.Err() != nil {
+					killed <- ""
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			// Kill it while it runs an activity, if one shows within 10 s.
+			deadline := time.Now().Add(10 * time.Second)
+			for r.busy(victim) == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+			}
+			at := progress.Load()
+			victim.kill()
+			killed <- fmt.Sprintf("SIGKILL 1 of 2 workers after %d of about %d steps; %s", at, steps, r.runningOn(victim))
+		}()
+		r.check(gather(n, 8, func(i int) error { return r.lifecycle(ctx, i, &progress) }))
+		if f := <-killed; f != "" {
+			r.fault("%s", f)
+		} else {
+			r.t.Fatal("the worker was never killed")
+		}
+	}
+}
+
+// activitiesOn counts, per type, the activities the run's workflows have started on worker w
+// and not finished (for a killed worker: those it was running when it died).
+func (r *run) activitiesOn(w *proc, stopAtFirst bool) map[string]int {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	prefix := strconv.Itoa(w.pid()) + "@"
+	kinds := map[string]int{}
+	for _, id := range r.ledger.IDs() {
+		d, err := r.s.deps.Temporal.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			continue
+		}
+		for _, pa := range d.GetPendingActivities() {
+			if pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED && strings.HasPrefix(pa.GetLastWorkerIdentity(), prefix) {
+				kinds[pa.GetActivityType().GetName()]++
+				if stopAtFirst {
+					return kinds
+				}
+			}
+		}
+	}
+	return kinds
+}
+
+// busy is how many activities (at least) worker w runs now.
+func (r *run) busy(w *proc) int { return len(r.activitiesOn(w, true)) }
+
+// runningOn describes the activities that were running on a (just killed) worker.
+func (r *run) runningOn(w *proc) string {
+	kinds := r.activitiesOn(w, false)
+	n := 0
+	for _, v := range kinds {
+		n += v
+	}
+	if n == 0 {
+		return "no activity was running on it"
+	}
+	names := make([]string, 0, len(kinds))
+	for k, v := range kinds {
+		names = append(names, fmt.Sprintf("%d %s", v, k))
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("%d activities were running on it (%s)", n, strings.Join(names, ", "))
+}
+
+// lifecycle drives the run's order i from confirmation to paid, counting steps in progress.
+// Every 5th order also gets an action that must be refused, every 10th a vendor update and its
+// acknowledgement.
+func (r *run) lifecycle(ctx context.Context, i int, progress *atomic.Int64) error {
+	o := r.order(i)
+	id, err := r.confirm(ctx, o)
+	if err != nil {
+		return err
+	}
+	progress.Add(1)
+	if _, err := r.awaitStatus(ctx, id, invoice.StatusAP); err != nil {
+		return err
+	}
+	if i%5 == 0 {
+		if err := r.refused(ctx, id); err != nil {
+			return err
+		}
+	}
+	if i%10 == 0 {
+		if err := r.step(ctx, id, r.vendorUpdate(o, 2), invoice.StatusAP); err != nil {
+			return err
+		}
+		if err := r.acknowledge(ctx, id); err != nil {
+			return err
+		}
+	}
+	for _, s := range []struct {
+		action invoice.Action
+		role   invoice.Role
+		to     invoice.Status
+	}{
+		{invoice.ActionApprove, invoice.RoleProcurement, invoice.StatusAA},
+		{invoice.ActionApprovePayment, invoice.RoleAccounting, invoice.StatusA},
+		{invoice.ActionMarkPaid, invoice.RoleAccounting, invoice.StatusP},
+	} {
+		if err := r.step(ctx, id, r.request(s.action, s.role), s.to); err != nil {
+			return err
+		}
+		progress.Add(1)
+	}
+	return nil
+}
+
+// Scenario 4: the Temporal dev server is stopped (SIGTERM) and started again on the same port
+// and database, first while invoices wait in AP, then while approvals are in flight (their audit
+// writes held at the PostgreSQL proxy, released while the server is down).
+func temporalRestart(r *run) {
+	if r.s.temporal == nil {
+		r.notApplicable = fmt.Sprintf("Temporal at %s was not started by this suite, so it cannot be restarted", r.s.address)
+		r.logf("not applicable: %s", r.notApplicable)
+		return
+	}
+	ctx := r.ctx(10 * time.Minute)
+	w := r.startWorker()
+	const n = 8
+	ids := make([]string, n)
+	r.check(gather(n, n, func(i int) error {
+		var err error
+		if ids[i], err = r.confirm(ctx, r.order(i)); err != nil {
+			return err
+		}
+		_, err = r.awaitStatus(ctx, ids[i], invoice.StatusAP)
+		return err
+	}))
+
+	r.restartTemporal(ctx, fmt.Sprintf("while %d invoices wait in AP", n), nil)
+	for _, id := range ids {
+		try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	}
+
+	r.pg.Hold()
+	answered := make(chan error, n)
+	for _, id := range ids {
+		go func() {
+			answered <- r.step(ctx, id, r.request(invoice.ActionApprove, invoice.RoleProcurement), invoice.StatusAA)
+		}()
+	}
+	for _, id := range ids {
+		try(r.awaitActivity(ctx, id, "RecordEvent")).must(r)
+	}
+	r.restartTemporal(ctx, fmt.Sprintf("while %d approvals are in flight (their audit writes released while it is down)", n), r.pg.Release)
+	for range n {
+		r.check(<-answered)
+	}
+	if w.exited() {
+		r.t.Fatalf("the worker exited during the restarts (%v); log:\n%s", w.err, w.tail(30))
+	}
+	r.check(gather(n, n, func(i int) error { return r.payFrom(ctx, ids[i], invoice.StatusAA) }))
+}
+
+// restartTemporal stops the dev server with SIGTERM, runs meanwhile (when not nil) while it is
+// down, and starts it again on the same port and database file.
+func (r *run) restartTemporal(ctx context.Context, what string, meanwhile func()) {
+	r.t.Helper()
+	began := time.Now()
+	stopped, err := r.s.temporal.terminate()
+	r.check(err)
+	if meanwhile != nil {
+		meanwhile()
+	}
+	r.check(r.s.temporal.run(ctx))
+	r.fault("SIGTERM Temporal %s (exited in %.1f s), started again on the same port and database: down %.1f s",
+		what, stopped.Seconds(), time.Since(began).Seconds())
+}
+
+// Scenario 5: S3 unreachable (the proxy refuses connections) while orders are confirmed and
+// vendor updates are sent; retries must be visible while it lasts, and everything completes
+// after it.
+func s3Outage(d time.Duration) func(*run) {
+	return func(r *run) {
+		const n = 4
+		r.outage(r.s3, "S3", d, n, []string{"StorePDF"}, func(ctx context.Context, id string, i int) error {
+			if err := r.step(ctx, id, r.vendorUpdate(r.order(i), 2), invoice.StatusAP); err != nil {
+				return err
+			}
+			return r.acknowledge(ctx, id)
+		}, invoice.StatusAP)
+	}
+}
+
+// pgOutage: PostgreSQL refusing connections (at the proxy) while orders are confirmed and
+// invoices approved.
+func pgOutage(d time.Duration, n int) func(*run) {
+	return func(r *run) {
+		r.outage(r.pg, "PostgreSQL", d, n, []string{"VerifyEligibility", "RecordEvent"}, func(ctx context.Context, id string, _ int) error {
+			return r.step(ctx, id, r.request(invoice.ActionApprove, invoice.RoleProcurement), invoice.StatusAA)
+		}, invoice.StatusAA)
+	}
+}
+
+// outage brings n invoices to AP, makes p refuse connections for d, and meanwhile confirms n
+// more orders and sends action (which leaves an invoice in actedTo) to each of the first n. It
+// requires a retry of each of activities to be seen pending before p listens again, then drives
+// all 2n invoices to paid.
+func (r *run) outage(p *Proxy, what string, d time.Duration, n int, activities []string,
+	action func(ctx context.Context, id string, i int) error, actedTo invoice.Status) {
+	ctx := r.ctx(10 * time.Minute)
+	r.startWorker()
+	ids := make([]string, 2*n)
+	r.check(gather(n, n, func(i int) error {
+		var err error
+		if ids[i], err = r.confirm(ctx, r.order(i)); err != nil {
+			return err
+		}
+		_, err = r.awaitStatus(ctx, ids[i], invoice.StatusAP)
+		return err
+	}))
+	back := p.Refuse(d)
+	down := time.Now()
+	for i := n; i < 2*n; i++ {
+		ids[i] = try(r.confirm(ctx, r.order(i))).must(r)
+	}
+	acted := make(chan error, n)
+	for i := range n {
+		go func() { acted <- action(ctx, ids[i], i) }()
+	}
+	seen := try(r.awaitRetries(activities, down.Add(d))).must(r)
+	r.check(<-back)
+	r.fault("%s refused connections for %s during %d confirmations and %d actions", what, d, n, n)
+	r.logf("while %s was down: %s", what, seen)
+	r.check(gather(n, n, func(i int) error {
+		_, err := r.awaitStatus(ctx, ids[n+i], invoice.StatusAP)
+		return err
+	}))
+	for range n {
+		r.check(<-acted)
+	}
+	r.check(gather(2*n, 2*n, func(i int) error {
+		if i < n {
+			return r.payFrom(ctx, ids[i], actedTo)
+		}
+		return r.pay(ctx, ids[i])
+	}))
+}
+
+// awaitRetries waits until the monitor has seen each activity pending with attempt > 1 and a
+// last failure, before until (the end of an outage), and describes what it saw by then.
+func (r *run) awaitRetries(activities []string, until time.Time) (string, error) {
+	for {
+		seen, _ := r.mon.Retrying()
+		var parts []string
+		missing := 0
+		for _, a := range activities {
+			var attempts []int32
+			var failure string
+			for _, o := range seen {
+				if o.Activity == a && o.At.Before(until) {
+					attempts = append(attempts, o.Attempt)
+					failure = o.LastFailure
+				}
+			}
+			if len(attempts) == 0 {
+				missing++
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s retrying (%d sightings, attempts up to %d, last failure %q)",
+				a, len(attempts), maxOf(attempts), failure))
+		}
+		if missing == 0 && time.Now().After(until.Add(-1500*time.Millisecond)) {
+			return strings.Join(parts, "; "), nil
+		}
+		if time.Now().After(until) {
+			if missing > 0 {
+				return "", fmt.Errorf("the outage ended without a retry of each of %v seen pending (seen: %s)", activities, strings.Join(parts, "; "))
+			}
+			return strings.Join(parts, "; "), nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func maxOf(xs []int32) int32 {
+	var m int32
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
