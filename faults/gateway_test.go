@@ -70,7 +70,10 @@ func gatewayKill(r *run) {
 	r.startWorker()
 	port := try(testenv.FreePort()).must(r)
 	gw := r.startGateway(port)
-	client := gatewayClient{base: "http://127.0.0.1:" + strconv.Itoa(port), hc: &http.Client{Timeout: 60 * time.Second}}
+	// A connection per request: Go's transport resends a request carrying an Idempotency-Key
+	// over a new connection when a reused one breaks, which would blur what was in flight.
+	client := gatewayClient{base: "http://127.0.0.1:" + strconv.Itoa(port),
+		hc: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	key := func(company string, role invoice.Role) string {
 		_, secret, err := r.s.deps.Store.APIKeyCreate(ctx, company, role, "faults-"+string(role))
 		r.check(err)
@@ -113,7 +116,8 @@ func gatewayKill(r *run) {
 		}
 	}
 	r.pg.Release()
-	r.fault("SIGKILL gateway while POST /v1/orders (workflow in VerifyEligibility) and POST .../approve (workflow in RecordEvent) were in flight")
+	r.fault("SIGKILL gateway with POST /v1/orders and POST …/approve in flight")
+	r.logf("the gateway was killed while POST /v1/orders waited on its workflow (in VerifyEligibility) and the approval on its audit write (RecordEvent)")
 	r.startGateway(port)
 
 	answerB, tries, waited := r.resend(ctx, client, "/v1/orders", vendorKey, "order-2", orderBody)
@@ -129,7 +133,7 @@ func gatewayKill(r *run) {
 		r.t.Fatalf("the resent approval answered %d %s; want 200, accepted into AA", answerA.status, answerA.body)
 	}
 	r.ledger.Answer(idA, r.buyer+"/approve-1", invoice.ActionApprove, true)
-	r.fault("resent both with the same Idempotency-Key after a restart: 409 in progress for %.0f s and %.0f s (%d and %d sends) until the claims were taken over",
+	r.logf("resent both with the same Idempotency-Key after the restart: 409 in progress for %.0f s and %.0f s (%d and %d sends) until the claims were taken over",
 		waited.Seconds(), waitedA.Seconds(), tries, triesA)
 	for path, want := range map[string]reply{"/v1/orders": answerB, approvePath: answerA} {
 		apiKey, idem, body := vendorKey, "order-2", any(orderBody)
@@ -142,12 +146,14 @@ func gatewayKill(r *run) {
 				again.body, want.status, want.body)
 		}
 	}
+	r.fault("restarted it; same Idempotency-Keys resent: 409 in progress for %.0f s, then %d and %d, replayed identically",
+		max(waited, waitedA).Seconds(), answerB.status, answerA.status)
 
 	// The rest of both lifecycles through the gateway.
 	n := 0
 	act := func(invoiceID int64, workflowID, action, apiKey string, a invoice.Action, body map[string]any, want invoice.Status) {
 		n++
-		idem := fmt.Sprintf("%s-%d", action, n)
+		idem := fmt.Sprintf("then-%s-%d", action, n)
 		res := try(client.post(ctx, fmt.Sprintf("/v1/invoices/%d/actions/%s", invoiceID, action), apiKey, idem, body)).must(r)
 		var ans gateway.ActionResponse
 		if res.status != http.StatusOK || json.Unmarshal(res.body, &ans) != nil || !ans.Accepted || ans.Status != want {

@@ -43,7 +43,7 @@ type run struct {
 	mu            sync.Mutex
 	faults        []string
 	notApplicable string
-	workers       int
+	started       map[string]int // processes started, per kind
 	keys          atomic.Int64
 	clientRetries atomic.Int64
 }
@@ -144,17 +144,13 @@ func (r *run) startWorker() *proc {
 	r.t.Helper()
 	dbURL := try(withHost(r.s.dbURL, r.pg.Addr())).must(r)
 	port := try(testenv.FreePort()).must(r)
-	r.mu.Lock()
-	r.workers++
-	n := r.workers
-	r.mu.Unlock()
 	e := r.s.processEnv()
 	e["DATABASE_URL"] = dbURL
 	e["AWS_ENDPOINT_URL_S3"] = "http://" + r.s3.Addr()
 	e["K2K_WORKER_HTTP_LISTEN"] = "127.0.0.1:" + strconv.Itoa(port)
 	e["K2K_SHUTDOWN_TIMEOUT"] = "5s"
 	e["K2K_NOTIFY_URL"] = r.notifyURL
-	name := fmt.Sprintf("worker-%d", n)
+	name := r.nextName("worker")
 	p := try(startProc(name, filepath.Join(r.s.bins, "worker"), nil, e, filepath.Join(r.s.logDir, r.name+"-"+name+".log"))).must(r)
 	r.t.Cleanup(func() { p.stop(10 * time.Second) })
 	r.check(awaitHTTP(p, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 60*time.Second))
@@ -162,16 +158,23 @@ func (r *run) startWorker() *proc {
 	return p
 }
 
+// nextName names the next process of a kind: worker-1, worker-2, ...
+func (r *run) nextName(kind string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started == nil {
+		r.started = map[string]int{}
+	}
+	r.started[kind]++
+	return fmt.Sprintf("%s-%d", kind, r.started[kind])
+}
+
 // startGateway starts `starter serve` on port, with direct connections, and waits until ready.
 func (r *run) startGateway(port int) *proc {
 	r.t.Helper()
 	e := r.s.processEnv()
 	e["K2K_GATEWAY_LISTEN"] = "127.0.0.1:" + strconv.Itoa(port)
-	r.mu.Lock()
-	r.workers++
-	n := r.workers
-	r.mu.Unlock()
-	name := fmt.Sprintf("gateway-%d", n)
+	name := r.nextName("gateway")
 	p := try(startProc(name, filepath.Join(r.s.bins, "starter"), []string{"serve"}, e, filepath.Join(r.s.logDir, r.name+"-"+name+".log"))).must(r)
 	r.t.Cleanup(func() { p.stop(10 * time.Second) })
 	r.check(awaitHTTP(p, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 60*time.Second))
@@ -417,7 +420,7 @@ func (r *run) killInside(ctx context.Context, w *proc, id, activity string, rele
 	release()
 	fresh := r.startWorker()
 	after := try(r.awaitNextAttempt(ctx, id, activity, pa.GetAttempt(), killed)).must(r)
-	r.fault("SIGKILL worker inside %s (attempt %d); next attempt %.1f s later", activity, pa.GetAttempt(), after.Seconds())
+	r.fault("SIGKILL worker inside %s attempt %d; retried %.1f s later", activity, pa.GetAttempt(), after.Seconds())
 	return fresh
 }
 

@@ -130,18 +130,21 @@ func killInNotify(r *run) {
 		r.t.Fatalf("hook got %d requests (%d delivered) with keys %v: want the cut-off request and one delivery, all with the reminder's key",
 			len(calls), delivered, keys)
 	}
+	r.fault("hook: %d posts with the reminder's key, %d cut off, %d delivered", len(calls), len(calls)-delivered, delivered)
 	r.check(r.pay(ctx, id))
 }
 
-// hook is a notification receiver that holds requests open until unblock.
+// hook is a notification receiver. While blocking, a request is held open until its sender
+// goes away (its context ends); once unblocked, requests are answered at once.
 type hook struct {
-	srv     *httptest.Server
-	mu      sync.Mutex
-	calls   []hookCall
-	release chan struct{}
-	arrived chan struct{}
-	once    sync.Once
-	freed   sync.Once
+	srv      *httptest.Server
+	mu       sync.Mutex
+	calls    []hookCall
+	blocking bool
+	closed   chan struct{}
+	arrived  chan struct{}
+	once     sync.Once
+	shut     sync.Once
 }
 
 type hookCall struct {
@@ -150,16 +153,19 @@ type hookCall struct {
 }
 
 func newHook() *hook {
-	h := &hook{release: make(chan struct{}), arrived: make(chan struct{})}
+	h := &hook{blocking: true, closed: make(chan struct{}), arrived: make(chan struct{})}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		h.mu.Lock()
 		i := len(h.calls)
 		h.calls = append(h.calls, hookCall{key: req.Header.Get("Idempotency-Key")})
+		block := h.blocking
 		h.mu.Unlock()
 		h.once.Do(func() { close(h.arrived) })
-		select {
-		case <-h.release:
-		case <-req.Context().Done(): // the sender died
+		if block {
+			select {
+			case <-req.Context().Done(): // the sender died
+			case <-h.closed:
+			}
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -170,10 +176,15 @@ func newHook() *hook {
 	return h
 }
 
-func (h *hook) unblock() { h.freed.Do(func() { close(h.release) }) }
+// unblock answers the requests that arrive from now on.
+func (h *hook) unblock() {
+	h.mu.Lock()
+	h.blocking = false
+	h.mu.Unlock()
+}
 
 func (h *hook) close() {
-	h.unblock()
+	h.shut.Do(func() { close(h.closed) })
 	h.srv.Close()
 }
 
@@ -218,11 +229,15 @@ func twoWorkers(n int) func(*run) {
 			}
 			at := progress.Load()
 			victim.kill()
-			killed <- fmt.Sprintf("SIGKILL 1 of 2 workers after %d of about %d steps; %s", at, steps, r.runningOn(victim))
+			f := fmt.Sprintf("SIGKILL 1 of 2 workers at step %d of ~%d, %s", at, steps, r.runningOn(victim))
+			r.logf("%s", f)
+			killed <- f
 		}()
 		r.check(gather(n, 8, func(i int) error { return r.lifecycle(ctx, i, &progress) }))
 		if f := <-killed; f != "" {
-			r.fault("%s", f)
+			r.mu.Lock()
+			r.faults = append(r.faults, f)
+			r.mu.Unlock()
 		} else {
 			r.t.Fatal("the worker was never killed")
 		}
@@ -264,14 +279,14 @@ func (r *run) runningOn(w *proc) string {
 		n += v
 	}
 	if n == 0 {
-		return "no activity was running on it"
+		return "no activity running on it"
 	}
 	names := make([]string, 0, len(kinds))
 	for k, v := range kinds {
 		names = append(names, fmt.Sprintf("%d %s", v, k))
 	}
 	sort.Strings(names)
-	return fmt.Sprintf("%d activities were running on it (%s)", n, strings.Join(names, ", "))
+	return fmt.Sprintf("running %s", strings.Join(names, ", "))
 }
 
 // lifecycle drives the run's order i from confirmation to paid, counting steps in progress.
@@ -339,7 +354,7 @@ func temporalRestart(r *run) {
 		return err
 	}))
 
-	r.restartTemporal(ctx, fmt.Sprintf("while %d invoices wait in AP", n), nil)
+	r.restartTemporal(ctx, fmt.Sprintf("with %d invoices waiting in AP", n), nil)
 	for _, id := range ids {
 		try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
 	}
@@ -354,7 +369,7 @@ func temporalRestart(r *run) {
 	for _, id := range ids {
 		try(r.awaitActivity(ctx, id, "RecordEvent")).must(r)
 	}
-	r.restartTemporal(ctx, fmt.Sprintf("while %d approvals are in flight (their audit writes released while it is down)", n), r.pg.Release)
+	r.restartTemporal(ctx, fmt.Sprintf("with %d approvals in flight", n), r.pg.Release)
 	for range n {
 		r.check(<-answered)
 	}
@@ -375,8 +390,9 @@ func (r *run) restartTemporal(ctx context.Context, what string, meanwhile func()
 		meanwhile()
 	}
 	r.check(r.s.temporal.run(ctx))
-	r.fault("SIGTERM Temporal %s (exited in %.1f s), started again on the same port and database: down %.1f s",
-		what, stopped.Seconds(), time.Since(began).Seconds())
+	r.fault("SIGTERM and restart of Temporal %s: down %.1f s", what, time.Since(began).Seconds())
+	r.logf("the Temporal dev server exited %.1f s after SIGTERM and answered again on the same port and database %.1f s after it",
+		stopped.Seconds(), time.Since(began).Seconds())
 }
 
 // Scenario 5: S3 unreachable (the proxy refuses connections) while orders are confirmed and
@@ -385,7 +401,7 @@ func (r *run) restartTemporal(ctx context.Context, what string, meanwhile func()
 func s3Outage(d time.Duration) func(*run) {
 	return func(r *run) {
 		const n = 4
-		r.outage(r.s3, "S3", d, n, []string{"StorePDF"}, func(ctx context.Context, id string, i int) error {
+		r.outage(r.s3, "S3", d, n, "vendor updates", []string{"StorePDF"}, func(ctx context.Context, id string, i int) error {
 			if err := r.step(ctx, id, r.vendorUpdate(r.order(i), 2), invoice.StatusAP); err != nil {
 				return err
 			}
@@ -398,7 +414,7 @@ func s3Outage(d time.Duration) func(*run) {
 // invoices approved.
 func pgOutage(d time.Duration, n int) func(*run) {
 	return func(r *run) {
-		r.outage(r.pg, "PostgreSQL", d, n, []string{"VerifyEligibility", "RecordEvent"}, func(ctx context.Context, id string, _ int) error {
+		r.outage(r.pg, "PostgreSQL", d, n, "approvals", []string{"VerifyEligibility", "RecordEvent"}, func(ctx context.Context, id string, _ int) error {
 			return r.step(ctx, id, r.request(invoice.ActionApprove, invoice.RoleProcurement), invoice.StatusAA)
 		}, invoice.StatusAA)
 	}
@@ -408,7 +424,7 @@ func pgOutage(d time.Duration, n int) func(*run) {
 // more orders and sends action (which leaves an invoice in actedTo) to each of the first n. It
 // requires a retry of each of activities to be seen pending before p listens again, then drives
 // all 2n invoices to paid.
-func (r *run) outage(p *Proxy, what string, d time.Duration, n int, activities []string,
+func (r *run) outage(p *Proxy, what string, d time.Duration, n int, actions string, activities []string,
 	action func(ctx context.Context, id string, i int) error, actedTo invoice.Status) {
 	ctx := r.ctx(10 * time.Minute)
 	r.startWorker()
@@ -432,7 +448,7 @@ func (r *run) outage(p *Proxy, what string, d time.Duration, n int, activities [
 	}
 	seen := try(r.awaitRetries(activities, down.Add(d))).must(r)
 	r.check(<-back)
-	r.fault("%s refused connections for %s during %d confirmations and %d actions", what, d, n, n)
+	r.fault("%s refused connections for %.0f s during %d confirmations and %d %s", what, d.Seconds(), n, n, actions)
 	r.logf("while %s was down: %s", what, seen)
 	r.check(gather(n, n, func(i int) error {
 		_, err := r.awaitStatus(ctx, ids[n+i], invoice.StatusAP)

@@ -68,7 +68,7 @@ func TestFaults(t *testing.T) {
 	if env.temporal == nil {
 		server = "a server the suite did not start (K2K_TEST_TEMPORAL_ADDRESS)"
 	}
-	t.Logf("mode %s (K2K_FAULTS=%q; %q runs every scenario): %d scenarios: %s", env.mode, os.Getenv("K2K_FAULTS"), modeFull,
+	t.Logf("mode %s (K2K_FAULTS=%q; %q runs every scenario): %d scenarios (-run may select fewer): %s", env.mode, os.Getenv("K2K_FAULTS"), modeFull,
 		len(list), strings.Join(names, ", "))
 	t.Logf("Temporal %s namespace %s: %s; logs in %s", env.address, env.namespace, server, env.logDir)
 	began := time.Now()
@@ -119,9 +119,9 @@ func (r *run) finish(sc scenario, row *summary, began time.Time) {
 			o.At.Format("15:04:05.0"), o.LastFailure)
 	}
 	row.invoices = rep.Invoices
-	row.retries = fmt.Sprintf("%d in histories, max attempt %d; %d seen pending", rep.Retries, rep.MaxAttempt, len(seen))
+	row.retries = fmt.Sprintf("%d (max attempt %d), %d seen pending", rep.Retries, rep.MaxAttempt, len(seen))
 	if n := r.clientRetries.Load(); n > 0 {
-		row.retries += fmt.Sprintf("; %d client retries", n)
+		row.retries += fmt.Sprintf(", %d client retries", n)
 	}
 	switch {
 	case !rep.OK():
