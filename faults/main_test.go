@@ -124,34 +124,42 @@ func setUp(m *testing.M) (code int, err error) {
 		s.address, s.namespace = s.temporal.address(), "default"
 	}
 
-	if err := testenv.Setenv(s.processEnv()); err != nil {
-		return 0, err
-	}
-	awsCfg, err := config.AWS(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if err := blob.New(awsCfg, bucket, true).CreateBucket(ctx); err != nil {
-		return 0, err
-	}
-	cfg, err := config.Load()
-	if err != nil {
-		return 0, err
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if s.deps, err = app.Connect(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))); err != nil {
+	if s.deps, err = s.connect(ctx); err != nil {
 		return 0, err
 	}
 	defer s.deps.Close()
-	if err := s.deps.Store.Migrate(ctx, quiet); err != nil {
-		return 0, err
-	}
 	if s.db, err = pgxpool.New(ctx, dbURL); err != nil {
 		return 0, err
 	}
 	defer s.db.Close()
 	env = s
 	return m.Run(), nil
+}
+
+// connect points this process at the servers (directly), creates the bucket, connects the way
+// the commands do and applies the migrations.
+func (s *suite) connect(ctx context.Context) (*app.Deps, error) {
+	if err := testenv.Setenv(s.processEnv()); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, err
+	}
+	if awsCfg, err := config.AWS(ctx); err != nil {
+		return nil, err
+	} else if err := blob.New(awsCfg, cfg.S3Bucket, cfg.S3PathStyle).CreateBucket(ctx); err != nil {
+		return nil, err
+	}
+	deps, err := app.Connect(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if err != nil {
+		return nil, err
+	}
+	if err := deps.Store.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		deps.Close()
+		return nil, err
+	}
+	return deps, nil
 }
 
 // processEnv is the environment of this process and of the processes it starts, with direct

@@ -176,21 +176,7 @@ func (p *Proxy) Release() {
 // it listens again on the same port. It returns at once; the channel closes when the proxy
 // listens again (or failed to, which it reports).
 func (p *Proxy) Refuse(d time.Duration) <-chan error {
-	p.mu.Lock()
-	ln := p.ln
-	p.ln = nil
-	links := make([]*link, 0, len(p.conns))
-	for l := range p.conns {
-		links = append(links, l)
-	}
-	clear(p.conns)
-	p.mu.Unlock()
-	if ln != nil {
-		ln.Close()
-	}
-	for _, l := range links {
-		l.close()
-	}
+	p.shut(false)
 	back := make(chan error, 1)
 	go func() {
 		time.Sleep(d)
@@ -224,9 +210,11 @@ func (p *Proxy) listenAgain() error {
 }
 
 // Close stops the proxy and every connection.
-func (p *Proxy) Close() {
+func (p *Proxy) Close() { p.shut(true) }
+
+// shut closes the listener and every connection; for good (and released) when final.
+func (p *Proxy) shut(final bool) {
 	p.mu.Lock()
-	p.closed = true
 	ln := p.ln
 	p.ln = nil
 	links := make([]*link, 0, len(p.conns))
@@ -234,10 +222,13 @@ func (p *Proxy) Close() {
 		links = append(links, l)
 	}
 	clear(p.conns)
-	select {
-	case <-p.gate:
-	default:
-		close(p.gate)
+	if final {
+		p.closed = true
+		select {
+		case <-p.gate:
+		default:
+			close(p.gate)
+		}
 	}
 	p.mu.Unlock()
 	if ln != nil {

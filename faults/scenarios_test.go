@@ -22,39 +22,14 @@ import (
 // is killed, the traffic released and a fresh worker started. The killed attempt is retried once
 // its start-to-close timeout (a minute; 30 s for Notify) has passed: that delay is measured.
 
-func killInVerifyEligibility(r *run) {
-	ctx := r.ctx(6 * time.Minute)
-	w := r.startWorker()
-	r.pg.Hold()
-	id := try(r.confirm(ctx, r.order(1))).must(r)
-	r.killInside(ctx, w, id, "VerifyEligibility", r.pg.Release)
-	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
-	r.check(r.pay(ctx, id))
-}
+func killInVerifyEligibility(r *run) { r.killWhileConfirming(stall{r.pg, "VerifyEligibility"}) }
 
-func killInStorePDF(r *run) {
-	ctx := r.ctx(6 * time.Minute)
-	w := r.startWorker()
-	r.s3.Hold()
-	id := try(r.confirm(ctx, r.order(1))).must(r)
-	r.killInside(ctx, w, id, "StorePDF", r.s3.Release)
-	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
-	r.check(r.pay(ctx, id))
-}
+func killInStorePDF(r *run) { r.killWhileConfirming(stall{r.s3, "StorePDF"}) }
 
 // killInCreateAPInvoice holds S3 until StorePDF runs, then holds PostgreSQL and lets S3 go, so
 // the next activity, CreateAPInvoice, hangs on its insert.
 func killInCreateAPInvoice(r *run) {
-	ctx := r.ctx(6 * time.Minute)
-	w := r.startWorker()
-	r.s3.Hold()
-	id := try(r.confirm(ctx, r.order(1))).must(r)
-	try(r.awaitActivity(ctx, id, "StorePDF")).must(r)
-	r.pg.Hold()
-	r.s3.Release()
-	r.killInside(ctx, w, id, "CreateAPInvoice", r.pg.Release)
-	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
-	r.check(r.pay(ctx, id))
+	r.killWhileConfirming(stall{r.s3, "StorePDF"}, stall{r.pg, "CreateAPInvoice"})
 }
 
 // killInReviseInvoice sends a vendor update (an update call that waits for its answer through
@@ -65,13 +40,10 @@ func killInReviseInvoice(r *run) {
 	o := r.order(1)
 	id := try(r.confirm(ctx, o)).must(r)
 	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
-	r.s3.Hold()
 	answered := make(chan error, 1)
-	go func() { answered <- r.step(ctx, id, r.vendorUpdate(o, 2), invoice.StatusAP) }()
-	try(r.awaitActivity(ctx, id, "StorePDF")).must(r)
-	r.pg.Hold()
-	r.s3.Release()
-	r.killInside(ctx, w, id, "ReviseInvoice", r.pg.Release)
+	r.killAlong(ctx, w, id, func() {
+		go func() { answered <- r.step(ctx, id, r.vendorUpdate(o, 2), invoice.StatusAP) }()
+	}, stall{r.s3, "StorePDF"}, stall{r.pg, "ReviseInvoice"})
 	r.check(<-answered)
 	r.check(r.acknowledge(ctx, id))
 	r.check(r.pay(ctx, id))
@@ -84,14 +56,48 @@ func killInRecordEvent(r *run) {
 	w := r.startWorker()
 	id := try(r.confirm(ctx, r.order(1))).must(r)
 	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
-	r.pg.Hold()
 	answered := make(chan error, 1)
-	go func() {
-		answered <- r.step(ctx, id, r.request(invoice.ActionApprove, invoice.RoleProcurement), invoice.StatusAA)
-	}()
-	r.killInside(ctx, w, id, "RecordEvent", r.pg.Release)
+	r.killAlong(ctx, w, id, func() {
+		go func() {
+			answered <- r.step(ctx, id, r.request(invoice.ActionApprove, invoice.RoleProcurement), invoice.StatusAA)
+		}()
+	}, stall{r.pg, "RecordEvent"})
 	r.check(<-answered)
 	r.check(r.payFrom(ctx, id, invoice.StatusAA))
+}
+
+// stall is a proxy to hold so that an activity, once started, cannot finish.
+type stall struct {
+	proxy    *Proxy
+	activity string
+}
+
+// killWhileConfirming confirms an order and kills the worker inside the last activity of chain
+// (see killAlong), then takes the invoice to paid.
+func (r *run) killWhileConfirming(chain ...stall) {
+	ctx := r.ctx(6 * time.Minute)
+	w := r.startWorker()
+	o := r.order(1)
+	id := r.ledger.Order(o)
+	r.killAlong(ctx, w, id, func() { try(r.confirm(ctx, o)).must(r) }, chain...)
+	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	r.check(r.pay(ctx, id))
+}
+
+// killAlong holds the first proxy of chain and triggers the workflow; then, as each activity of
+// the chain starts, holds the next proxy and releases the one before, so the workflow moves on to
+// the next activity and hangs there. Inside the last one, worker w is killed (killInside).
+func (r *run) killAlong(ctx context.Context, w *proc, id string, trigger func(), chain ...stall) {
+	r.t.Helper()
+	chain[0].proxy.Hold()
+	trigger()
+	for i := 1; i < len(chain); i++ {
+		try(r.awaitActivity(ctx, id, chain[i-1].activity)).must(r)
+		chain[i].proxy.Hold()
+		chain[i-1].proxy.Release()
+	}
+	last := chain[len(chain)-1]
+	r.killInside(ctx, w, id, last.activity, last.proxy.Release)
 }
 
 // killInNotify reminds after 2 s in AP (one reminder); the hook holds the first notification
@@ -345,14 +351,7 @@ func temporalRestart(r *run) {
 	w := r.startWorker()
 	const n = 8
 	ids := make([]string, n)
-	r.check(gather(n, n, func(i int) error {
-		var err error
-		if ids[i], err = r.confirm(ctx, r.order(i)); err != nil {
-			return err
-		}
-		_, err = r.awaitStatus(ctx, ids[i], invoice.StatusAP)
-		return err
-	}))
+	r.check(r.confirmToAP(ctx, ids[:n]))
 
 	r.restartTemporal(ctx, fmt.Sprintf("with %d invoices waiting in AP", n), nil)
 	for _, id := range ids {
@@ -369,7 +368,11 @@ func temporalRestart(r *run) {
 	for _, id := range ids {
 		try(r.awaitActivity(ctx, id, "RecordEvent")).must(r)
 	}
-	r.restartTemporal(ctx, fmt.Sprintf("with %d approvals in flight", n), r.pg.Release)
+	// The audit writes finish while the server is down: their completions must wait for it.
+	r.restartTemporal(ctx, fmt.Sprintf("with %d approvals in flight", n), func() {
+		r.pg.Release()
+		time.Sleep(5 * time.Second)
+	})
 	for range n {
 		r.check(<-answered)
 	}
@@ -429,14 +432,7 @@ func (r *run) outage(p *Proxy, what string, d time.Duration, n int, actions stri
 	ctx := r.ctx(10 * time.Minute)
 	r.startWorker()
 	ids := make([]string, 2*n)
-	r.check(gather(n, n, func(i int) error {
-		var err error
-		if ids[i], err = r.confirm(ctx, r.order(i)); err != nil {
-			return err
-		}
-		_, err = r.awaitStatus(ctx, ids[i], invoice.StatusAP)
-		return err
-	}))
+	r.check(r.confirmToAP(ctx, ids[:n]))
 	back := p.Refuse(d)
 	down := time.Now()
 	for i := n; i < 2*n; i++ {
@@ -463,6 +459,19 @@ func (r *run) outage(p *Proxy, what string, d time.Duration, n int, actions stri
 		}
 		return r.pay(ctx, ids[i])
 	}))
+}
+
+// confirmToAP confirms the run's first len(ids) orders at once, sets ids to their workflow IDs
+// and waits until each invoice is in AP.
+func (r *run) confirmToAP(ctx context.Context, ids []string) error {
+	return gather(len(ids), len(ids), func(i int) error {
+		var err error
+		if ids[i], err = r.confirm(ctx, r.order(i)); err != nil {
+			return err
+		}
+		_, err = r.awaitStatus(ctx, ids[i], invoice.StatusAP)
+		return err
+	})
 }
 
 // awaitRetries waits until the monitor has seen each activity pending with attempt > 1 and a
