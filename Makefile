@@ -26,7 +26,7 @@ test: tools ## Run every test: unit, workflow (testsuite), replay and integratio
 	go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) fuzz FUZZTIME=10s
 
-faults: tools ## Run the whole fault suite (processes killed, Temporal restarted, S3 and PostgreSQL outages); about 20 minutes.
+faults: tools ## Run the whole fault suite (processes killed, Temporal restarted, S3 and PostgreSQL outages); about 12 minutes.
 	K2K_FAULTS=full go test -count=1 -timeout 60m -v ./faults
 
 FUZZTIME ?= 60s
