@@ -142,11 +142,17 @@ func (r *run) check(err error) {
 // waits until it is ready. It is stopped (SIGTERM) when the test ends, unless killed before.
 func (r *run) startWorker() *proc {
 	r.t.Helper()
-	dbURL := try(withHost(r.s.dbURL, r.pg.Addr())).must(r)
+	return r.startWorkerVia(r.pg, r.s3)
+}
+
+// startWorkerVia is startWorker with the given proxies in front of PostgreSQL and S3.
+func (r *run) startWorkerVia(pg, s3 *Proxy) *proc {
+	r.t.Helper()
+	dbURL := try(withHost(r.s.dbURL, pg.Addr())).must(r)
 	port := try(testenv.FreePort()).must(r)
 	e := r.s.processEnv()
 	e["DATABASE_URL"] = dbURL
-	e["AWS_ENDPOINT_URL_S3"] = "http://" + r.s3.Addr()
+	e["AWS_ENDPOINT_URL_S3"] = "http://" + s3.Addr()
 	e["K2K_WORKER_HTTP_LISTEN"] = "127.0.0.1:" + strconv.Itoa(port)
 	e["K2K_SHUTDOWN_TIMEOUT"] = "5s"
 	e["K2K_NOTIFY_URL"] = r.notifyURL

@@ -212,11 +212,14 @@ func (h *hook) delivered() int {
 
 // Scenario 2: two workers share the load of n invoices driven to paid (every 5th also gets a
 // refused action, every 10th a vendor update), and one worker is killed with SIGKILL a third of
-// the way through. The other must finish everything.
+// the way through, inside an activity: it has a PostgreSQL proxy of its own, held just before the
+// kill until an activity of its hangs there. The other worker must finish everything.
 func twoWorkers(n int) func(*run) {
 	return func(r *run) {
 		ctx := r.ctx(15 * time.Minute)
-		victim := r.startWorker()
+		victimPG := try(NewProxy(r.pg.upstream)).must(r)
+		r.t.Cleanup(victimPG.Close)
+		victim := r.startWorkerVia(victimPG, r.s3)
 		r.startWorker()
 		var progress atomic.Int64
 		steps := int64(n * 4) // a confirmation and three approvals each, at least
@@ -229,12 +232,15 @@ func twoWorkers(n int) func(*run) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			// Kill it while it runs an activity, if one shows within 10 s.
-			deadline := time.Now().Add(10 * time.Second)
+			// Kill it inside an activity, if one of its activities hangs within 20 s.
+			victimPG.Hold()
+			deadline := time.Now().Add(20 * time.Second)
 			for r.busy(victim) == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
 			}
 			at := progress.Load()
 			victim.kill()
+			victimPG.Release()
 			f := fmt.Sprintf("SIGKILL 1 of 2 workers at step %d of ~%d, %s", at, steps, r.runningOn(victim))
 			r.logf("%s", f)
 			killed <- f
