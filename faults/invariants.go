@@ -124,13 +124,6 @@ func (l *Ledger) IDs() []string {
 	return slices.Clone(l.ids)
 }
 
-// Len is how many orders were recorded.
-func (l *Ledger) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.ids)
-}
-
 // snapshot copies the expectations, so the checker works on a stable view.
 func (l *Ledger) snapshot() ([]Expectation, []string) {
 	l.mu.Lock()
@@ -367,7 +360,7 @@ func (c *Checker) checkOutcomes(ctx context.Context, exps []Expectation, rep *Re
 	}
 }
 
-// run is one workflow run as visibility lists it.
+// visibleRun is one workflow run as visibility lists it.
 type visibleRun struct {
 	id, runID string
 	status    enumspb.WorkflowExecutionStatus

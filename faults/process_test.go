@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,18 +104,6 @@ func (p *proc) tail(lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
-}
-
-// grep returns the log lines holding every one of words.
-func (p *proc) grep(words ...string) []string {
-	data, _ := os.ReadFile(p.log)
-	var out []string
-	for line := range bytes.Lines(data) {
-		if !slices.ContainsFunc(words, func(w string) bool { return !bytes.Contains(line, []byte(w)) }) {
-			out = append(out, strings.TrimSpace(string(line)))
-		}
-	}
-	return out
 }
 
 // awaitHTTP polls url until it answers 200, the process exits, or limit passes.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -17,12 +16,11 @@ type Proxy struct {
 	upstream string
 	addr     string
 
-	mu       sync.Mutex
-	ln       net.Listener
-	gate     chan struct{} // closed while bytes flow; open (blocking) while held
-	conns    map[*link]struct{}
-	closed   bool
-	accepted atomic.Int64
+	mu     sync.Mutex
+	ln     net.Listener
+	gate   chan struct{} // closed while bytes flow; open (blocking) while held
+	conns  map[*link]struct{}
+	closed bool
 }
 
 // link is one proxied connection: the client side and the upstream side.
@@ -77,16 +75,12 @@ func NewProxy(upstream string) (*Proxy, error) {
 // Addr is the proxy's address (127.0.0.1:port); it stays the same across Refuse.
 func (p *Proxy) Addr() string { return p.addr }
 
-// Accepted counts the connections the proxy accepted so far.
-func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
-
 func (p *Proxy) serve(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return // the listener was closed (Refuse or Close)
 		}
-		p.accepted.Add(1)
 		l := &link{client: c, done: make(chan struct{})}
 		p.mu.Lock()
 		if p.closed || p.ln != ln {
