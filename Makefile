@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PROFILE ?= dev
 export PROFILE
 
-.PHONY: help demo up down tools build unit test test-server fuzz mutate lint fmt clean
+.PHONY: help demo up down tools build unit test test-server faults fuzz mutate lint fmt clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 14
@@ -44,6 +44,9 @@ test: tools ## Run every test: unit, workflow (testsuite), replay and integratio
 
 test-server: tools ## The integration suite again, on the real Temporal server on PostgreSQL (the cluster profile's config).
 	K2K_TEST_TEMPORAL=server go test $(GO_TEST_FLAGS) ./integration
+
+faults: tools ## Run the whole fault suite (processes killed, Temporal restarted, S3 and PostgreSQL outages); about 12 minutes.
+	K2K_FAULTS=full go test -count=1 -timeout 60m -v ./faults
 
 FUZZTIME ?= 60s
 fuzz: ## Fuzz request decoding and the workflow against its model (briefly in make test; FUZZTIME=5m for longer).
