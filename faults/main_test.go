@@ -27,7 +27,10 @@ import (
 // The suite's settings, from the environment:
 //
 //	K2K_FAULTS                   smoke (default: the subset `go test ./...` runs) or full (make faults)
-//	K2K_TEST_TEMPORAL_ADDRESS    use this Temporal server instead of starting a dev server
+//	K2K_TEST_TEMPORAL            dev (default: the Temporal CLI dev server) or server (the real
+//	                             server on PostgreSQL, the cluster profile's configuration); the
+//	                             suite starts it, and restarts it in the temporal-restart scenario
+//	K2K_TEST_TEMPORAL_ADDRESS    use this Temporal server instead of starting one
 //	K2K_TEST_TEMPORAL_NAMESPACE  its namespace (default "default"); no other worker may poll the
 //	                             k2k-invoice task queue there, and the search attributes of
 //	                             `worker search-attributes` must be registered
@@ -48,7 +51,7 @@ type suite struct {
 	logDir    string
 	dbURL     string
 	s3        *testenv.S3
-	temporal  *devServer // nil when the suite uses a server it did not start
+	temporal  temporalServer // nil when the suite uses a server it did not start
 	address   string
 	namespace string
 	deps      *app.Deps
@@ -107,7 +110,21 @@ func setUp(m *testing.M) (code int, err error) {
 	defer s.s3.Stop()
 
 	s.address, s.namespace = os.Getenv("K2K_TEST_TEMPORAL_ADDRESS"), cmp.Or(os.Getenv("K2K_TEST_TEMPORAL_NAMESPACE"), "default")
-	if s.address == "" {
+	kind, err := testenv.TemporalKind()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case s.address != "":
+	case kind == "server":
+		srv, err := testenv.StartTemporalServer(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer func() { _ = srv.Stop() }()
+		s.temporal = realServer{srv}
+		s.address, s.namespace = srv.FrontendHostPort(), "default"
+	default:
 		bin, err := temporalBinary()
 		if err != nil {
 			return 0, err

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -129,6 +130,21 @@ func awaitHTTP(p *proc, url string, limit time.Duration) error {
 	}
 	return fmt.Errorf("%s: %s did not answer 200 within %s (last: %s); log:\n%s", p.name, url, limit, last, p.tail(30))
 }
+
+// temporalServer is a Temporal server this suite started and can stop and start again.
+type temporalServer interface {
+	address() string
+	run(ctx context.Context) error
+	terminate() (time.Duration, error)
+}
+
+// realServer is the real Temporal server (K2K_TEST_TEMPORAL=server), on databases of its own that
+// outlive a restart.
+type realServer struct{ *testenv.TemporalServer }
+
+func (r realServer) address() string                   { return r.FrontendHostPort() }
+func (r realServer) run(ctx context.Context) error     { return r.Start(ctx) }
+func (r realServer) terminate() (time.Duration, error) { return r.Terminate() }
 
 // devServer is a Temporal CLI dev server this suite started, with its state in a SQLite file so
 // that it can be stopped and started again on the same port with the same workflows.

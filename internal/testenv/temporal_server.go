@@ -56,6 +56,9 @@ func StartTemporal(ctx context.Context) (Temporal, error) {
 // deploy/temporal/config/k2k.yaml, the file the cluster profile and compose run.
 type TemporalServer struct {
 	frontend string
+	bin, cli string
+	args     []string
+	env      []string
 	cmd      *exec.Cmd
 	log      *os.File
 	dbs      []string
@@ -118,23 +121,55 @@ func StartTemporalServer(ctx context.Context) (*TemporalServer, error) {
 		s.dropDatabases()
 		return nil, err
 	}
-	s.cmd = exec.Command(server, "--root", filepath.Join(root, "deploy", "temporal"), "--config", "config",
-		"--env", "k2k", "--allow-no-auth", "start")
-	s.cmd.Env = os.Environ()
+	s.bin, s.cli = server, cli
+	s.args = []string{"--root", filepath.Join(root, "deploy", "temporal"), "--config", "config", "--env", "k2k", "--allow-no-auth", "start"}
+	s.env = os.Environ()
 	for k, v := range env {
-		s.cmd.Env = append(s.cmd.Env, k+"="+v)
+		s.env = append(s.env, k+"="+v)
 	}
+	if err := s.Start(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start starts the server process, on the same ports and databases as before when it ran
+// already, and waits until the namespace and the search attributes are registered.
+func (s *TemporalServer) Start(ctx context.Context) error {
+	s.cmd = exec.Command(s.bin, s.args...)
+	s.cmd.Env = s.env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the tests
 	if err := s.cmd.Start(); err != nil {
-		s.dropDatabases()
-		return nil, fmt.Errorf("start %s: %w", server, err)
+		return fmt.Errorf("start %s: %w", s.bin, err)
 	}
-	if err := s.register(ctx, cli); err != nil {
-		_ = s.Stop()
-		return nil, fmt.Errorf("the Temporal server (log %s): %w", s.log.Name(), err)
+	if err := s.register(ctx, s.cli); err != nil {
+		return fmt.Errorf("the Temporal server (log %s): %w", s.log.Name(), err)
 	}
-	return s, nil
+	return nil
+}
+
+// Terminate stops the server process with SIGTERM (SIGKILL after 30 s) and keeps its databases,
+// so Start brings the same workflows back. It returns how long the server took to stop.
+func (s *TemporalServer) Terminate() (time.Duration, error) {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0, errors.New("the Temporal server is not running")
+	}
+	began := time.Now()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+		s.cmd = nil
+		return time.Since(began), errors.New("the Temporal server did not stop within 30 s of SIGTERM; it was killed")
+	}
+	s.cmd = nil
+	return time.Since(began), nil
 }
 
 // freeLowPort returns a port between 20000 and 32767 that nothing listens on right now.
@@ -173,7 +208,8 @@ func (s *TemporalServer) createSchemas(ctx context.Context, sqlTool, root string
 	return nil
 }
 
-// register waits for the frontend, then creates the namespace and the search attributes.
+// register waits for the frontend, then creates the namespace and the search attributes; both
+// are left as they are when registered already.
 func (s *TemporalServer) register(ctx context.Context, cli string) error {
 	run := func(args ...string) error {
 		out, err := exec.CommandContext(ctx, cli, append(append([]string{"operator"}, args...),
@@ -189,8 +225,14 @@ func (s *TemporalServer) register(ctx context.Context, cli string) error {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	var err error
+	registered := func(step []string) error {
+		if step[0] == "namespace" && run("namespace", "describe") == nil {
+			return nil
+		}
+		return run(step...)
+	}
 	for _, step := range [][]string{{"namespace", "create", "--retention", "72h"}, saArgs} {
-		for err = run(step...); err != nil && time.Now().Before(deadline); err = run(step...) {
+		for err = registered(step); err != nil && time.Now().Before(deadline); err = registered(step) {
 			if s.cmd.ProcessState != nil {
 				return errors.New("the server exited")
 			}
@@ -206,15 +248,7 @@ func (s *TemporalServer) register(ctx context.Context, cli string) error {
 // Stop stops the server and drops its databases.
 func (s *TemporalServer) Stop() error {
 	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-done
-		}
+		_, _ = s.Terminate()
 	}
 	if s.log != nil {
 		_ = s.log.Close()
