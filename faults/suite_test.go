@@ -43,6 +43,8 @@ func scenarios(mode string) []scenario {
 		{name: "temporal-restart", maxAttempt: 3, reminders: noReminders, run: temporalRestart},
 		{name: "s3-outage", maxAttempt: 10, reminders: noReminders, run: s3Outage(60 * time.Second)},
 		{name: "pg-outage", maxAttempt: 8, reminders: noReminders, run: pgOutage(30*time.Second, 4)},
+		{name: "rolling-restart-sigterm", maxAttempt: 3, reminders: noReminders, run: rollingRestart(200, false)},
+		{name: "rolling-restart-sigkill", maxAttempt: 3, reminders: noReminders, run: rollingRestart(200, true)},
 	}
 }
 
