@@ -5,5 +5,5 @@
 // (Ledger) with what Temporal, PostgreSQL and S3 hold.
 //
 // `go test ./faults` runs a smoke subset; K2K_FAULTS=full (make faults) runs every scenario. See
-// docs/reliability-faults.md.
+// docs/reliability.md.
 package faults

@@ -231,8 +231,22 @@ func (s *TemporalServer) register(ctx context.Context, cli string) error {
 		}
 		return run(step...)
 	}
-	for _, step := range [][]string{{"namespace", "create", "--retention", "72h"}, saArgs} {
-		for err = registered(step); err != nil && time.Now().Before(deadline); err = registered(step) {
+	// The frontend caches the namespace's search attributes: they are usable once a visibility
+	// query naming one is accepted.
+	usable := func() error {
+		out, err := exec.CommandContext(ctx, cli, "workflow", "list", "--address", s.frontend, "--namespace", "default",
+			"--limit", "1", "--query", workflows.AttrVendor.GetName()+" = 'probe'").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("temporal workflow list by %s: %w: %s", workflows.AttrVendor.GetName(), err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	for _, step := range []func() error{
+		func() error { return registered([]string{"namespace", "create", "--retention", "72h"}) },
+		func() error { return registered(saArgs) },
+		usable,
+	} {
+		for err = step(); err != nil && time.Now().Before(deadline); err = step() {
 			if s.cmd.ProcessState != nil {
 				return errors.New("the server exited")
 			}
