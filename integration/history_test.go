@@ -13,11 +13,11 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	sdkclient "go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -193,16 +193,8 @@ func TestHistoriesReplay(t *testing.T) {
 // invoiceclient.Client.Confirm uses, for inputs Confirm does not make.
 func startInvoice(t *testing.T, in workflows.ConfirmOrder) sdkclient.WorkflowRun {
 	t.Helper()
-	o := in.Order
-	run, err := deps.Temporal.ExecuteWorkflow(within(t, 10*time.Second), sdkclient.StartWorkflowOptions{
-		ID:                       workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber),
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrVendor.ValueSet(o.VendorID), workflows.AttrBuyer.ValueSet(o.BuyerID),
-			workflows.AttrPONumber.ValueSet(o.PONumber), workflows.AttrInvoiceNumber.ValueSet(o.InvoiceNumber)),
-	}, workflows.InvoiceWorkflowType, in)
+	run, err := deps.Temporal.ExecuteWorkflow(within(t, 10*time.Second), invoiceclient.StartOptions(in.Order),
+		workflows.InvoiceWorkflowType, in)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	sdkclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/k2kinvoice/autoinvoice/activities"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -88,8 +88,9 @@ func TestDeployingAChangedWorkflow(t *testing.T) {
 	for range 2 {
 		o := eligible(t)
 		id := workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber)
-		if _, err := deps.Temporal.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: id, TaskQueue: queue},
-			workflows.InvoiceWorkflowType, workflows.ConfirmOrder{Order: o}); err != nil {
+		opts := invoiceclient.StartOptions(o)
+		opts.TaskQueue = queue
+		if _, err := deps.Temporal.ExecuteWorkflow(ctx, opts, workflows.InvoiceWorkflowType, workflows.ConfirmOrder{Order: o}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := client.AwaitSettled(within(t, 30*time.Second), id); err != nil {

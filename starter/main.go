@@ -242,16 +242,13 @@ type vendorUpdateCmd struct {
 	PDF    string `name:"pdf" type:"existingfile" help:"The vendor's own PDF of the new revision; without it one is rendered."`
 }
 
-// commandActions maps the simple commands to their actions.
-var commandActions = map[string]invoice.Action{
-	"approve":                 invoice.ActionApprove,
-	"approve-payment":         invoice.ActionApprovePayment,
-	"cancel-payment-approval": invoice.ActionCancelPaymentApproval,
-	"acknowledge-update":      invoice.ActionAcknowledgeUpdate,
-}
-
+// Run sends the action a simple command is named after (its name is the workflow's message name).
 func (c *actionCmd) Run(ctx context.Context, root *cli, kctx *kong.Context) error {
-	return c.send(ctx, root, invoice.ActionRequest{Action: commandActions[kctx.Selected().Name]}, nil)
+	action, err := workflows.ActionFor(kctx.Selected().Name)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, root, invoice.ActionRequest{Action: action}, nil)
 }
 
 func (c *returnCmd) Run(ctx context.Context, root *cli) error {

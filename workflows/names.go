@@ -20,8 +20,10 @@ const InvoiceWorkflowType = "K2KInvoice"
 // QueryStatus returns the invoice's current State.
 const QueryStatus = "status"
 
-// Message names, one per human action. Each is the name of a signal (fire-and-forget) and of an
-// update (the caller waits for accepted or refused) carrying the same invoice.ActionRequest.
+// Message names, one per human action: the action's name with '-' for '_'. Each is the name of
+// a signal (fire-and-forget) and of an update (the caller waits for accepted or refused) carrying
+// the same invoice.ActionRequest. The constants are for callers; the workflow derives its list
+// from invoice.Actions(), so a new action needs no change here.
 const (
 	SignalApprove               = "approve"
 	SignalApprovePayment        = "approve-payment"
@@ -32,19 +34,20 @@ const (
 	SignalAcknowledgeUpdate     = "acknowledge-update"
 )
 
-// messages pairs each message name with the action it carries.
-var messages = []struct {
+// message pairs a message name with the action it carries.
+type message struct {
 	name   string
 	action invoice.Action
-}{
-	{SignalApprove, invoice.ActionApprove},
-	{SignalApprovePayment, invoice.ActionApprovePayment},
-	{SignalReturnToProcurement, invoice.ActionReturnToProcurement},
-	{SignalCancelPaymentApproval, invoice.ActionCancelPaymentApproval},
-	{SignalMarkPaid, invoice.ActionMarkPaid},
-	{SignalVendorUpdate, invoice.ActionVendorUpdate},
-	{SignalAcknowledgeUpdate, invoice.ActionAcknowledgeUpdate},
 }
+
+// messages are the workflow's messages, one per action of the lifecycle table.
+var messages = func() []message {
+	var m []message
+	for _, a := range invoice.Actions() {
+		m = append(m, message{name: strings.ReplaceAll(string(a), "_", "-"), action: a})
+	}
+	return m
+}()
 
 // SignalFor names the signal (and the update) that carries an action.
 func SignalFor(a invoice.Action) (string, error) {
@@ -54,6 +57,16 @@ func SignalFor(a invoice.Action) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("action %q is not one of %v", a, invoice.Actions())
+}
+
+// ActionFor is the action a message name carries: the inverse of SignalFor.
+func ActionFor(name string) (invoice.Action, error) {
+	for _, m := range messages {
+		if m.name == name {
+			return m.action, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not a message of the invoice workflow; its messages are %v", name, messageNames())
 }
 
 // Search attributes for ops in the Temporal UI. They must be registered on the namespace

@@ -3,6 +3,8 @@ package workflows
 import (
 	"strings"
 	"testing"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 )
 
 // TestInvoiceWorkflowIDFitsTheServer: whatever valid business key an order has, its workflow ID
@@ -24,5 +26,31 @@ func TestInvoiceWorkflowIDFitsTheServer(t *testing.T) {
 	}
 	if got := InvoiceWorkflowID("ACME", "GLOBEX", "PO 2024/001"); got != "k2k-invoice/ACME/GLOBEX/PO%202024%2F001" {
 		t.Errorf("ordinary key: %q", got)
+	}
+}
+
+// TestMessageNamesFollowTheTable: every action of the lifecycle table has a message, the exported
+// names are those the workflow listens to, and ActionFor inverts SignalFor.
+func TestMessageNamesFollowTheTable(t *testing.T) {
+	constants := map[invoice.Action]string{
+		invoice.ActionApprove: SignalApprove, invoice.ActionApprovePayment: SignalApprovePayment,
+		invoice.ActionReturnToProcurement: SignalReturnToProcurement, invoice.ActionCancelPaymentApproval: SignalCancelPaymentApproval,
+		invoice.ActionMarkPaid: SignalMarkPaid, invoice.ActionVendorUpdate: SignalVendorUpdate,
+		invoice.ActionAcknowledgeUpdate: SignalAcknowledgeUpdate,
+	}
+	if len(constants) != len(invoice.Actions()) {
+		t.Errorf("%d message constants for %d actions", len(constants), len(invoice.Actions()))
+	}
+	for _, a := range invoice.Actions() {
+		name, err := SignalFor(a)
+		if err != nil || name != constants[a] {
+			t.Errorf("SignalFor(%s) = %q, %v; want the constant %q", a, name, err, constants[a])
+		}
+		if back, err := ActionFor(name); err != nil || back != a {
+			t.Errorf("ActionFor(%q) = %q, %v; want %s", name, back, err, a)
+		}
+	}
+	if _, err := ActionFor("approve_payment"); err == nil {
+		t.Error("ActionFor accepted an action's own name instead of its message name")
 	}
 }

@@ -88,14 +88,15 @@ type ActionRequest struct {
 	Update           *InvoiceUpdate `json:"update,omitempty"`            // vendor_update: the new revision
 }
 
-// rule is one row of the lifecycle table: from which statuses an action is allowed, where it
-// leads (empty: the status stays), which party and roles may send it, and how it depends on the
+// rule is one row of the lifecycle table: the action, from which statuses it is allowed, where
+// it leads (empty: the status stays), which party and roles may send it, and how it depends on the
 // unreviewed-update warning.
 type rule struct {
-	from  []Status
-	to    Status
-	party Party
-	roles []Role
+	action Action
+	from   []Status
+	to     Status
+	party  Party
+	roles  []Role
 	// blockedByWarning refuses the action while a vendor update awaits the buyer's review.
 	blockedByWarning bool
 	// needsWarning allows the action only while a vendor update awaits review.
@@ -104,21 +105,35 @@ type rule struct {
 
 var buyerRoles = []Role{RoleProcurement, RoleAccounting}
 
-// rules is the lifecycle table of docs/design.md §3. New actions are new rows.
-var rules = map[Action]rule{
-	ActionApprove:               {from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true},
-	ActionApprovePayment:        {from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
-	ActionReturnToProcurement:   {from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}},
-	ActionCancelPaymentApproval: {from: []Status{StatusA}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleAccounting}},
-	ActionMarkPaid:              {from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
-	ActionVendorUpdate:          {from: []Status{StatusAP, StatusAA, StatusA}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
-	ActionAcknowledgeUpdate:     {from: []Status{StatusAP, StatusAA, StatusA}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
+// table is the lifecycle table of docs/design.md §3, in lifecycle order. New actions are new
+// rows: the workflow's message names, the starter's commands and the gateway's routes derive
+// from it.
+var table = []rule{
+	{action: ActionApprove, from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true},
+	{action: ActionApprovePayment, from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
+	{action: ActionReturnToProcurement, from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	{action: ActionCancelPaymentApproval, from: []Status{StatusA}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	{action: ActionMarkPaid, from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
+	{action: ActionVendorUpdate, from: []Status{StatusAP, StatusAA, StatusA}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
+	{action: ActionAcknowledgeUpdate, from: []Status{StatusAP, StatusAA, StatusA}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
 }
+
+// rules is the table by action.
+var rules = func() map[Action]rule {
+	m := make(map[Action]rule, len(table))
+	for _, r := range table {
+		m[r.action] = r
+	}
+	return m
+}()
 
 // Actions lists every known action, in lifecycle order.
 func Actions() []Action {
-	return []Action{ActionApprove, ActionApprovePayment, ActionReturnToProcurement, ActionCancelPaymentApproval,
-		ActionMarkPaid, ActionVendorUpdate, ActionAcknowledgeUpdate}
+	actions := make([]Action, len(table))
+	for i, r := range table {
+		actions[i] = r.action
+	}
+	return actions
 }
 
 // Facts is what a decision needs to know about an invoice.

@@ -81,9 +81,21 @@ func (c *Client) Confirm(ctx context.Context, o invoice.Order, stagingKey string
 		return Confirmation{}, err
 	}
 	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders, StagingKey: stagingKey}
-	id := workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber)
-	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
+	opts := StartOptions(o)
+	id := opts.ID
+	run, err := c.Temporal.ExecuteWorkflow(ctx, opts, workflows.InvoiceWorkflowType, in)
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("start workflow %s: %w", id, err)
+	}
+	return Confirmation{WorkflowID: id, RunID: run.GetRunID()}, nil
+}
+
+// StartOptions are the options every invoice workflow of order o is started with: its ID from
+// the business key, the conflict and reuse policies that make a confirmation start it once, the
+// search attributes ops find it by, and its summary for the Temporal UI.
+func StartOptions(o invoice.Order) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -95,11 +107,7 @@ func (c *Client) Confirm(ctx context.Context, o invoice.Order, stagingKey string
 		StaticDetails: fmt.Sprintf("Invoice %s of %s for PO %s of %s, issued %s, %d line(s), PO total %s.",
 			o.InvoiceNumber, o.VendorID, o.PONumber, o.BuyerID, o.IssueDate, len(o.Lines),
 			invoice.FormatMoney(o.POTotalMinor, o.Currency)),
-	}, workflows.InvoiceWorkflowType, in)
-	if err != nil {
-		return Confirmation{}, fmt.Errorf("start workflow %s: %w", id, err)
 	}
-	return Confirmation{WorkflowID: id, RunID: run.GetRunID()}, nil
 }
 
 // check refuses bad input with field errors before anything is started.
