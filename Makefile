@@ -24,8 +24,8 @@ down: ## Stop the stack, whichever profile runs.
 tools: ## Build the pinned Temporal CLI and server, the UI server, versitygw, workflowcheck and staticcheck into .dev/bin.
 	scripts/devstack.sh tools
 
-build: ## Build the worker and the starter into bin/.
-	go build -o bin/ ./worker ./starter
+build: ## Build the four binaries into bin/: worker, gateway, codec-server, starter.
+	go build -o bin/ ./worker ./gateway ./codec-server ./starter
 
 # Packages whose tests need no server: the domain, the workflow (testsuite), the activities, the
 # gateway's and the worker's units, configuration, payload encryption, PDF, compose.

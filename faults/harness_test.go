@@ -175,13 +175,13 @@ func (r *run) nextName(kind string) string {
 	return fmt.Sprintf("%s-%d", kind, r.started[kind])
 }
 
-// startGateway starts `starter serve` on port, with direct connections, and waits until ready.
+// startGateway starts a gateway on port, with direct connections, and waits until ready.
 func (r *run) startGateway(port int) *proc {
 	r.t.Helper()
 	e := r.s.processEnv()
 	e["K2K_GATEWAY_LISTEN"] = "127.0.0.1:" + strconv.Itoa(port)
 	name := r.nextName("gateway")
-	p := try(startProc(name, filepath.Join(r.s.bins, "starter"), []string{"serve"}, e, filepath.Join(r.s.logDir, r.name+"-"+name+".log"))).must(r)
+	p := try(startProc(name, filepath.Join(r.s.bins, "gateway"), nil, e, filepath.Join(r.s.logDir, r.name+"-"+name+".log"))).must(r)
 	r.t.Cleanup(func() { p.stop(10 * time.Second) })
 	r.check(awaitHTTP(p, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 60*time.Second))
 	r.logf("%s started (pid %d) on port %d", name, p.pid(), port)

@@ -198,12 +198,12 @@ func buildBinaries(dir string) (string, error) {
 		return "", err
 	}
 	began := time.Now()
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./worker", "./starter")
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./worker", "./gateway")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./worker ./starter: %v\n%s", err, out)
+		return "", fmt.Errorf("go build ./worker ./gateway: %v\n%s", err, out)
 	}
-	fmt.Fprintf(os.Stderr, "faults: built worker and starter in %s\n", time.Since(began).Round(100*time.Millisecond))
+	fmt.Fprintf(os.Stderr, "faults: built worker and gateway in %s\n", time.Since(began).Round(100*time.Millisecond))
 	return dir, nil
 }
 

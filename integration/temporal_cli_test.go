@@ -53,7 +53,7 @@ var (
 	codecURL  string
 )
 
-// codecServerURL starts the codec server (as `starter codec-server` serves it) once.
+// codecServerURL starts the codec server (as the codec-server command serves it) once.
 func codecServerURL(t *testing.T) string {
 	t.Helper()
 	codecOnce.Do(func() {

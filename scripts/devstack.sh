@@ -2,7 +2,7 @@
 # The local stack, without Docker, in one of two profiles (PROFILE, default dev):
 #
 #   dev      the Temporal CLI dev server (one process, SQLite, one history shard, the UI built in),
-#            one worker, one HTTP gateway (`starter serve`), the codec server;
+#            one worker, one HTTP gateway, the codec server;
 #   cluster  the real Temporal server v1.29.1 on the local PostgreSQL (persistence and advanced
 #            visibility, 8 history shards, deploy/temporal/config/k2k.yaml and its dynamic config),
 #            the standalone Temporal UI, two workers and two gateways on their own ports, the
@@ -111,9 +111,8 @@ database_url() {
 cmd_up() {
 	cmd_tools
 	mkdir -p "$run" "$logs" "$dev/data/s3"
-	say "building worker and starter"
-	go build -C "$root" -o "$bin/worker" ./worker
-	go build -C "$root" -o "$bin/starter" ./starter
+	say "building worker, gateway, codec-server and starter"
+	go build -C "$root" -o "$bin/" ./worker ./gateway ./codec-server ./starter
 
 	local db
 	db=$(database_url)
@@ -172,7 +171,7 @@ ENV
 	if running codec; then
 		cmd_stop codec
 	fi
-	start codec "$bin/starter" codec-server --listen "127.0.0.1:$K2K_CODEC_PORT" \
+	start codec "$bin/codec-server" --listen "127.0.0.1:$K2K_CODEC_PORT" \
 		--origins "http://127.0.0.1:$K2K_TEMPORAL_UI_PORT,http://localhost:$K2K_TEMPORAL_UI_PORT"
 	wait_port codec "$K2K_CODEC_PORT"
 	if [[ $PROFILE == cluster ]]; then
@@ -216,7 +215,7 @@ start_gateway() {
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		die "port $port is taken by another process; stop it or set K2K_GATEWAY_PORT"
 	fi
-	start "$name" "$bin/starter" serve --listen "127.0.0.1:$port"
+	start "$name" "$bin/gateway" --listen "127.0.0.1:$port"
 	for i in $(seq 1 100); do
 		curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && return
 		running "$name" || die "$name exited; see .dev/log/$name.log: $(tail -n 3 "$logs/$name.log")"

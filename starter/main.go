@@ -16,8 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -31,7 +29,6 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/app"
 	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
-	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
@@ -53,10 +50,7 @@ type cli struct {
 	VendorUpdate          vendorUpdateCmd `cmd:"" name:"vendor-update" help:"The vendor sends a new revision of the invoice (back to AP, warning set)."`
 	AcknowledgeUpdate     actionCmd       `cmd:"" name:"acknowledge-update" help:"The buyer has reviewed the vendor's update (clears the warning)."`
 	Status                statusCmd       `cmd:"" help:"Show an invoice's current state."`
-	Serve                 serveCmd        `cmd:"" help:"Run the HTTP gateway for ERP backends."`
 	APIKey                apiKeyCmd       `cmd:"" name:"apikey" help:"Create and revoke the gateway's API keys."`
-	CodecServer           codecServerCmd  `cmd:"" name:"codec-server" help:"Serve /encode and /decode so the Temporal UI and CLI show decrypted payloads."`
-	Healthcheck           healthcheckCmd  `cmd:"" help:"Exit 0 when the gateway on this host answers /healthz (for container healthchecks)."`
 	Company               companyCmd      `cmd:"" help:"Manage companies and their K2K settings."`
 	Connection            connectionCmd   `cmd:"" help:"Manage K2K connections."`
 
@@ -425,45 +419,6 @@ func withStore(ctx context.Context, fn func(*store.Store) error) error {
 	return fn(st)
 }
 
-type serveCmd struct {
-	Listen     string        `default:"127.0.0.1:8088" env:"K2K_GATEWAY_LISTEN" help:"Address the gateway listens on."`
-	PresignTTL time.Duration `default:"5m" env:"K2K_GATEWAY_PDF_LINK_TTL" help:"How long a PDF download link works."`
-}
-
-func (c *serveCmd) Run(ctx context.Context) error {
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	log := app.NewLogger(cfg.LogLevel)
-	deps, err := app.Connect(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
-	srv := &http.Server{
-		Addr:              c.Listen,
-		Handler:           deps.Gateway(log, c.PresignTTL).Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
-	errs := make(chan error, 1)
-	go func() { errs <- srv.ListenAndServe() }()
-	log.Info("gateway listening", "address", c.Listen)
-	select {
-	case err := <-errs:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("gateway shutting down")
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
-}
-
 type apiKeyCmd struct {
 	Create apiKeyCreateCmd `cmd:"" help:"Create an API key for a company and role; prints it once."`
 	Revoke apiKeyRevokeCmd `cmd:"" help:"Revoke an API key by its ID."`
@@ -500,43 +455,3 @@ func (c *apiKeyRevokeCmd) Run(ctx context.Context) error {
 		return nil
 	})
 }
-
-type codecServerCmd struct {
-	Listen    string   `default:"127.0.0.1:8089" env:"K2K_CODEC_LISTEN" help:"Address the codec server listens on."`
-	Origins   []string `default:"http://localhost:8233,http://127.0.0.1:8233" env:"K2K_CODEC_CORS_ORIGINS" help:"Temporal UI origins allowed by CORS."`
-	AuthToken string   `env:"K2K_CODEC_AUTH_TOKEN" help:"Bearer token callers must send; empty: anyone who reaches the address may decode (development only)."`
-}
-
-func (c *codecServerCmd) Run(ctx context.Context) error {
-	keys := os.Getenv("K2K_PAYLOAD_KEYS")
-	if keys == "" {
-		return errors.New("configuration: K2K_PAYLOAD_KEYS is not set: there is nothing to decode with")
-	}
-	codec, err := payloadcrypt.ParseKeys(keys)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	log := app.NewLogger(slog.LevelInfo)
-	if c.AuthToken == "" {
-		log.Warn("K2K_CODEC_AUTH_TOKEN is not set: anyone who reaches the codec server can decrypt payloads")
-	}
-	srv := &http.Server{Addr: c.Listen, Handler: codec.CodecServer(c.Origins, c.AuthToken),
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	errs := make(chan error, 1)
-	go func() { errs <- srv.ListenAndServe() }()
-	log.Info("codec server listening", "address", c.Listen, "origins", c.Origins)
-	select {
-	case err := <-errs:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
-}
-
-type healthcheckCmd struct {
-	Listen string `default:"127.0.0.1:8088" env:"K2K_GATEWAY_LISTEN" help:"The gateway's listen address."`
-}
-
-func (c *healthcheckCmd) Run(ctx context.Context) error { return app.Probe(ctx, c.Listen) }

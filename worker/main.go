@@ -115,12 +115,10 @@ func (r *runCmd) Run() error {
 		srv := &http.Server{Addr: r.HTTPListen, Handler: opsHandler(deps), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := app.Serve(ctx, log, "metrics and health", srv, 5*time.Second); err != nil {
 				log.Error("metrics and health server failed", "error", err)
 			}
 		}()
-		defer srv.Close()
-		log.Info("metrics and health", "address", r.HTTPListen)
 	}
 	log.Info("worker started", "task_queue", workflows.TaskQueue, "bucket", cfg.S3Bucket,
 		"workflow_pollers", r.WorkflowPollers, "activity_pollers", r.ActivityPollers, "workflow_slots", r.WorkflowSlots,

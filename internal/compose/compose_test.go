@@ -314,7 +314,7 @@ func TestSearchAttributesRegistered(t *testing.T) {
 	}
 }
 
-// TestGateway checks the HTTP gateway: the worker's image running `starter serve`, with exactly
+// TestGateway checks the HTTP gateway: the worker's image running `gateway`, with exactly
 // the worker's environment (the same values: the same database, S3 and Temporal) plus its listen
 // address on every interface of its container.
 func TestGateway(t *testing.T) {
@@ -328,8 +328,8 @@ func TestGateway(t *testing.T) {
 	if gw.Build != nil {
 		t.Errorf("service %q builds an image; it should run the one the worker builds (%q)", svcGateway, worker.Image)
 	}
-	if cmd := []string(gw.Command); !slices.Equal(cmd, []string{"starter", "serve"}) || len(gw.Entrypoint) > 0 {
-		t.Errorf("service %q: entrypoint %q command %q, want the command [starter serve] and no entrypoint", svcGateway, gw.Entrypoint, cmd)
+	if cmd := []string(gw.Command); !slices.Equal(cmd, []string{"gateway"}) || len(gw.Entrypoint) > 0 {
+		t.Errorf("service %q: entrypoint %q command %q, want the command [gateway] and no entrypoint", svcGateway, gw.Entrypoint, cmd)
 	}
 
 	// The same variable names as the worker, plus the listen address.
@@ -371,8 +371,8 @@ func TestCodecServerAndPayloadKeys(t *testing.T) {
 	if !ok {
 		t.Fatal("no codec service")
 	}
-	if got := strings.Join(codec.Command, " "); got != "starter codec-server" {
-		t.Errorf("codec command = %q, want starter codec-server", got)
+	if got := strings.Join(codec.Command, " "); got != "codec-server" {
+		t.Errorf("codec command = %q, want codec-server", got)
 	}
 	ui := p.Services["temporal-ui"]
 	if v := ui.Environment["TEMPORAL_CODEC_ENDPOINT"]; v == nil || !strings.HasSuffix(*v, ":8089") {
@@ -404,7 +404,7 @@ func TestCodecServerAndPayloadKeys(t *testing.T) {
 // the binary's own healthcheck command against the address the service listens on.
 func TestAppHealthchecks(t *testing.T) {
 	p := loadProject(t)
-	for name, want := range map[string]string{svcWorker: "worker healthcheck", svcGateway: "starter healthcheck"} {
+	for name, want := range map[string]string{svcWorker: "worker healthcheck", svcGateway: "gateway healthcheck"} {
 		s := p.Services[name]
 		if s.HealthCheck == nil || s.HealthCheck.Disable {
 			t.Errorf("%s has no healthcheck", name)
