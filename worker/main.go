@@ -3,8 +3,10 @@
 //	worker                    apply pending migrations, then run until SIGINT/SIGTERM
 //	worker migrate            apply pending migrations and exit
 //	worker search-attributes  print the search attributes to register, as NAME=Type
+//	worker healthcheck        exit 0 when the worker on this host answers /healthz
 //
-// Configuration comes from the environment: see internal/config.
+// Configuration comes from the environment: see internal/config, and the K2K_WORKER_* tuning
+// variables of runCmd.
 package main
 
 import (

@@ -219,6 +219,7 @@ func (s *Server) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
 		rec := &statusRecorder{ResponseWriter: w, keep: true}
 		next(rec, r)
 		// Keep every answer but server errors: a client may retry those with the same key.
@@ -234,6 +235,16 @@ func (s *Server) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			s.Log.Error("store idempotent answer", "error", err)
 		}
 	}
+}
+
+// bodyKey is the context key of the request body the idempotent middleware read.
+type bodyKey struct{}
+
+// requestBody is the body of a POST, as the idempotent middleware read it (within the size limit,
+// read errors already answered). Every POST route goes through that middleware.
+func requestBody(r *http.Request) []byte {
+	body, _ := r.Context().Value(bodyKey{}).([]byte)
+	return body
 }
 
 // checkHeaderValue returns the rule a key-like header value breaks, or "".

@@ -5,7 +5,6 @@ package gateway
 import (
 	"bytes"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -25,7 +24,7 @@ func mediaType(r *http.Request) string {
 // decodeJSON reads a JSON body of at most MaxJSONBytes into v, strictly; on failure it has
 // answered the request and returns false.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, _ := io.ReadAll(r.Body)
+	body := requestBody(r)
 	if len(body) > MaxJSONBytes {
 		writeProblem(w, Problem{Type: problemType("too-large"), Status: http.StatusRequestEntityTooLarge,
 			Detail: "a JSON body must be at most " + byteCount(MaxJSONBytes)})

@@ -4,7 +4,6 @@ package gateway
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"regexp"
 
@@ -29,7 +28,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 			Detail: "send the PDF as the body with Content-Type: application/pdf"})
 		return
 	}
-	data, _ := io.ReadAll(r.Body)
+	data := requestBody(r)
 	if _, err := s.Invoices.StagePDF(r.Context(), data); err != nil {
 		s.fail(w, err)
 		return

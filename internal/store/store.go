@@ -1,6 +1,7 @@
 // Package store is the PostgreSQL side of K2K Auto-Invoice: companies, K2K connections and their
 // settings, vendor invoices, revisions and the audit log. SQL sits beside the Go that runs it;
-// pgx types and errors stay inside this package (see errors.go).
+// pgx types and errors stay inside this package (mapError is the one place they become the
+// store's errors).
 package store
 
 import (
