@@ -1,0 +1,109 @@
+package main
+
+// Setting up companies, K2K connections and the gateway's API keys, straight in PostgreSQL.
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/k2kinvoice/autoinvoice/internal/config"
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
+)
+
+type companyCmd struct {
+	Upsert companyUpsertCmd `cmd:"" help:"Create a company or update its name and settings."`
+}
+
+type companyUpsertCmd struct {
+	ID                string `required:"" help:"Company ID (letters, digits, '.', '_', '-')."`
+	Name              string `required:"" help:"Company name."`
+	AutoInvoiceSync   bool   `name:"auto-invoice-sync" help:"Vendor setting: Allow Automatic Invoice Synchronization with the Buyer Company."`
+	AcceptK2KInvoices bool   `name:"accept-k2k-invoices" help:"Buyer setting: Allow Invoices coming from K2K orders to be automatically uploaded."`
+}
+
+func (c *companyUpsertCmd) Run(ctx context.Context) error {
+	if err := invoice.CheckCompanyID("--id", c.ID); err != nil {
+		return err
+	}
+	return withStore(ctx, func(st *store.Store) error {
+		if err := st.CompanyUpsert(ctx, store.Company{ID: c.ID, Name: c.Name,
+			AutoInvoiceSync: c.AutoInvoiceSync, AcceptK2KInvoices: c.AcceptK2KInvoices}); err != nil {
+			return err
+		}
+		fmt.Printf("company    %s %q: auto-invoice-sync=%t accept-k2k-invoices=%t\n", c.ID, c.Name, c.AutoInvoiceSync, c.AcceptK2KInvoices)
+		return nil
+	})
+}
+
+type connectionCmd struct {
+	Upsert connectionUpsertCmd `cmd:"" help:"Create the K2K connection from a vendor to a buyer, or set its status."`
+}
+
+type connectionUpsertCmd struct {
+	Vendor string `required:"" help:"Vendor company ID."`
+	Buyer  string `required:"" help:"Buyer company ID."`
+	Status string `required:"" enum:"pending,active,suspended,terminated" help:"Connection status."`
+}
+
+func (c *connectionUpsertCmd) Run(ctx context.Context) error {
+	return withStore(ctx, func(st *store.Store) error {
+		if err := st.ConnectionUpsert(ctx, c.Vendor, c.Buyer, store.ConnectionStatus(c.Status)); err != nil {
+			return err
+		}
+		fmt.Printf("connection %s → %s: %s\n", c.Vendor, c.Buyer, c.Status)
+		return nil
+	})
+}
+
+// withStore runs fn with a store on DATABASE_URL; company and connection set-up need nothing else.
+func withStore(ctx context.Context, fn func(*store.Store) error) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}
+
+type apiKeyCmd struct {
+	Create apiKeyCreateCmd `cmd:"" help:"Create an API key for a company and role; prints it once."`
+	Revoke apiKeyRevokeCmd `cmd:"" help:"Revoke an API key by its ID."`
+}
+
+type apiKeyCreateCmd struct {
+	Company string `required:"" help:"Company the key acts for."`
+	Role    string `required:"" enum:"procurement,accounting,vendor" help:"Role the key acts in."`
+	Label   string `required:"" help:"What the key is for (shown in audit rows as api-key:LABEL when no K2K-User is sent)."`
+}
+
+func (c *apiKeyCreateCmd) Run(ctx context.Context) error {
+	return withStore(ctx, func(st *store.Store) error {
+		key, secret, err := st.APIKeyCreate(ctx, c.Company, invoice.Role(c.Role), c.Label)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "api key %s for %s (%s), %q; keep it now, it cannot be shown again:\n", key.ID, key.CompanyID, key.Role, key.Label)
+		fmt.Println(secret)
+		return nil
+	})
+}
+
+type apiKeyRevokeCmd struct {
+	ID string `arg:"" help:"The key's ID (the part after k2k_)."`
+}
+
+func (c *apiKeyRevokeCmd) Run(ctx context.Context) error {
+	return withStore(ctx, func(st *store.Store) error {
+		if err := st.APIKeyRevoke(ctx, c.ID); err != nil {
+			return err
+		}
+		fmt.Printf("revoked    api key %s\n", c.ID)
+		return nil
+	})
+}

@@ -1,0 +1,133 @@
+package main
+
+// Confirming orders and reading an invoice's state.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/workflows"
+)
+
+type confirmCmd struct {
+	Order string        `arg:"" type:"existingfile" help:"Order confirmation as JSON."`
+	PDF   string        `name:"pdf" type:"existingfile" help:"The vendor's own invoice PDF; without it one is rendered from the lines."`
+	Wait  time.Duration `default:"30s" help:"How long to wait for the invoice to land in AP (0: do not wait)."`
+}
+
+func (c *confirmCmd) Run(ctx context.Context, root *cli) error {
+	f, err := os.Open(c.Order)
+	if err != nil {
+		return err
+	}
+	order, err := invoice.DecodeOrder(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	deps, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	ic := deps.InvoiceClient()
+	stagingKey := ""
+	if c.PDF != "" {
+		vendorPDF, err := readLimited(c.PDF, deps.Config.PDFMaxBytes)
+		if err != nil {
+			return err
+		}
+		if stagingKey, err = ic.StagePDF(ctx, vendorPDF); err != nil {
+			return err
+		}
+	}
+	conf, err := ic.Confirm(ctx, order, stagingKey)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("workflow   %s (run %s)\n", conf.WorkflowID, conf.RunID)
+	fmt.Printf("temporal   %s\n", root.uiLink(deps.Namespace, conf.WorkflowID))
+	if c.Wait <= 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.Wait)
+	defer cancel()
+	st, err := ic.AwaitSettled(wctx, conf.WorkflowID)
+	if err != nil {
+		return err
+	}
+	printState(st)
+	return nil
+}
+
+// readLimited reads a file, refusing one larger than max without reading it all: the size rule is
+// reported as a field error like the other PDF rules.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "pdf", Rule: fmt.Sprintf("must be at most %d bytes", max)}}}
+	}
+	return data, nil
+}
+
+func printState(st workflows.State) {
+	if st.Outcome != "" && st.Outcome != workflows.OutcomePaid {
+		fmt.Printf("outcome    %s: %s\n", st.Outcome, st.Reason)
+		return
+	}
+	o := st.Order
+	fmt.Printf("invoice    #%d %s, %s (PO %s total %s, discrepancy %s)\n", st.InvoiceID, o.InvoiceNumber,
+		invoice.FormatMoney(o.TotalMinor, o.Currency), o.PONumber, invoice.FormatMoney(o.POTotalMinor, o.Currency),
+		invoice.FormatMoney(st.Discrepancy, o.Currency))
+	warning := ""
+	if st.UpdatePending {
+		warning = ", WARNING: vendor update not reviewed yet"
+	}
+	fmt.Printf("status     %s (%s), revision %d%s\n", st.Status, st.Status.Label(), st.Revision, warning)
+	fmt.Printf("pdf        s3 key %s (%d bytes, sha256 %s, %s)\n", st.Document.Key, st.Document.Size, st.Document.SHA256, st.Document.Source)
+}
+
+type statusCmd struct {
+	target
+	JSON bool `name:"json" help:"Print the whole state as JSON."`
+}
+
+func (c *statusCmd) Run(ctx context.Context) error {
+	id, err := c.id()
+	if err != nil {
+		return err
+	}
+	deps, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	st, err := deps.InvoiceClient().State(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !c.JSON {
+		printState(st)
+		for _, t := range st.Transitions {
+			fmt.Printf("history    %s %-24s %-2s → %-2s by %s/%s (%s)\n", t.At.UTC().Format(time.RFC3339), t.Action,
+				t.From, t.To, t.Actor.CompanyID, t.Actor.UserID, t.Actor.Role)
+		}
+		return nil
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
+}
