@@ -76,19 +76,11 @@ func (s *Store) InvoiceGet(ctx context.Context, id int64) (Invoice, error) {
 
 // Revisions lists an invoice's revisions, oldest first.
 func (s *Store) Revisions(ctx context.Context, invoiceID int64) ([]Revision, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT revision, invoice_number, issue_date, currency, total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source
+	rows, err := s.pool.Query(ctx, `SELECT `+revisionColumns+`
 		FROM invoice_revisions WHERE invoice_id = $1 ORDER BY revision`, invoiceID)
 	if err != nil {
 		return nil, mapError(err, "revisions")
 	}
-	revs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Revision, error) {
-		r := Revision{InvoiceID: invoiceID}
-		var source string
-		err := row.Scan(&r.Revision, &r.InvoiceNumber, &r.IssueDate, &r.Currency, &r.TotalMinor, &r.Lines,
-			&r.Document.Key, &r.Document.Size, &r.Document.SHA256, &source)
-		r.Document.Source = invoice.PDFSource(source)
-		return r, err
-	})
+	revs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Revision, error) { return scanRevision(invoiceID, row) })
 	return revs, mapError(err, "revisions")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 )
@@ -79,19 +80,13 @@ func (s *Store) InvoiceCreate(ctx context.Context, n NewInvoice) (Invoice, error
 			n.Order.Currency, n.Order.TotalMinor, n.Order.POTotalMinor))
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Created before (a retry): the first write stands.
-			inv, err = scanInvoice(tx.QueryRow(ctx,
-				`SELECT `+invoiceColumns+` FROM vendor_invoices WHERE workflow_id = $1`, n.WorkflowID))
+			inv, err = invoiceByWorkflowID(ctx, tx, n.WorkflowID)
 			return err
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO invoice_revisions (invoice_id, revision, invoice_number, issue_date, currency,
-				total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source)
-			VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			inv.ID, n.Order.InvoiceNumber, n.Order.IssueDate, n.Order.Currency, n.Order.TotalMinor,
-			n.Order.Lines, n.Document.Key, n.Document.Size, n.Document.SHA256, string(n.Document.Source)); err != nil {
+		if err := insertRevision(ctx, tx, inv.ID, 1, n.Order, n.Document); err != nil {
 			return err
 		}
 		e := n.Event
@@ -103,22 +98,55 @@ func (s *Store) InvoiceCreate(ctx context.Context, n NewInvoice) (Invoice, error
 
 // InvoiceByWorkflowID reads the invoice a workflow owns.
 func (s *Store) InvoiceByWorkflowID(ctx context.Context, workflowID string) (Invoice, error) {
-	inv, err := scanInvoice(s.pool.QueryRow(ctx,
-		`SELECT `+invoiceColumns+` FROM vendor_invoices WHERE workflow_id = $1`, workflowID))
+	inv, err := invoiceByWorkflowID(ctx, s.pool, workflowID)
 	return inv, mapError(err, "invoice "+workflowID)
+}
+
+// querier is what the queries below need: the pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func invoiceByWorkflowID(ctx context.Context, q querier, workflowID string) (Invoice, error) {
+	return scanInvoice(q.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM vendor_invoices WHERE workflow_id = $1`, workflowID))
+}
+
+// insertRevision stores revision number rev of an invoice: its content and its PDF.
+func insertRevision(ctx context.Context, q querier, invoiceID int64, rev int, o invoice.Order, d invoice.Document) error {
+	_, err := q.Exec(ctx, `
+		INSERT INTO invoice_revisions (invoice_id, revision, invoice_number, issue_date, currency,
+			total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		invoiceID, rev, o.InvoiceNumber, o.IssueDate, o.Currency, o.TotalMinor, o.Lines, d.Key, d.Size, d.SHA256, string(d.Source))
+	return err
+}
+
+// eventRecorded reports whether the event with this key is stored already (a retried write).
+func eventRecorded(ctx context.Context, q querier, key string) (bool, error) {
+	var exists bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoice_events WHERE event_key = $1)`, key).Scan(&exists)
+	return exists, err
 }
 
 // RevisionGet reads one revision of an invoice.
 func (s *Store) RevisionGet(ctx context.Context, invoiceID int64, revision int) (Revision, error) {
-	r := Revision{InvoiceID: invoiceID, Revision: revision}
-	var source string
-	err := s.pool.QueryRow(ctx, `
-		SELECT invoice_number, issue_date, currency, total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source
-		FROM invoice_revisions WHERE invoice_id = $1 AND revision = $2`, invoiceID, revision).
-		Scan(&r.InvoiceNumber, &r.IssueDate, &r.Currency, &r.TotalMinor, &r.Lines,
-			&r.Document.Key, &r.Document.Size, &r.Document.SHA256, &source)
-	r.Document.Source = invoice.PDFSource(source)
+	r, err := scanRevision(invoiceID, s.pool.QueryRow(ctx, `SELECT `+revisionColumns+`
+		FROM invoice_revisions WHERE invoice_id = $1 AND revision = $2`, invoiceID, revision))
 	return r, mapError(err, fmt.Sprintf("invoice %d revision %d", invoiceID, revision))
+}
+
+// revisionColumns are the columns scanRevision reads, in its order.
+const revisionColumns = `revision, invoice_number, issue_date, currency, total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source`
+
+// scanRevision reads one revision row of invoice invoiceID (revisionColumns).
+func scanRevision(invoiceID int64, row pgx.Row) (Revision, error) {
+	r := Revision{InvoiceID: invoiceID}
+	var source string
+	err := row.Scan(&r.Revision, &r.InvoiceNumber, &r.IssueDate, &r.Currency, &r.TotalMinor, &r.Lines,
+		&r.Document.Key, &r.Document.Size, &r.Document.SHA256, &source)
+	r.Document.Source = invoice.PDFSource(source)
+	return r, err
 }
 
 // EventRecord appends an audit event. When the event moves the status (From ≠ To), the invoice
@@ -128,9 +156,7 @@ func (s *Store) RevisionGet(ctx context.Context, invoiceID int64, revision int) 
 func (s *Store) EventRecord(ctx context.Context, e invoice.Event) error {
 	e = e.Storable()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoice_events WHERE event_key = $1)`,
-			e.Key).Scan(&exists); err != nil || exists {
+		if exists, err := eventRecorded(ctx, tx, e.Key); err != nil || exists {
 			return err
 		}
 		if e.Kind == invoice.EventTransition {
@@ -210,9 +236,7 @@ type InvoiceRevision struct {
 // and buyer has is ErrConflict, and nothing is stored.
 func (s *Store) InvoiceRevise(ctx context.Context, r InvoiceRevision) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoice_events WHERE event_key = $1)`,
-			r.Event.Key).Scan(&exists); err != nil || exists {
+		if exists, err := eventRecorded(ctx, tx, r.Event.Storable().Key); err != nil || exists {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `
@@ -226,12 +250,7 @@ func (s *Store) InvoiceRevise(ctx context.Context, r InvoiceRevision) error {
 		if tag.RowsAffected() != 1 {
 			return fmt.Errorf("invoice %d is not in status %s at revision %d: %w", r.InvoiceID, r.Event.From, r.Revision-1, ErrConflict)
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO invoice_revisions (invoice_id, revision, invoice_number, issue_date, currency,
-				total_minor, lines, pdf_key, pdf_size, pdf_sha256, pdf_source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			r.InvoiceID, r.Revision, r.Order.InvoiceNumber, r.Order.IssueDate, r.Order.Currency, r.Order.TotalMinor,
-			r.Order.Lines, r.Document.Key, r.Document.Size, r.Document.SHA256, string(r.Document.Source)); err != nil {
+		if err := insertRevision(ctx, tx, r.InvoiceID, r.Revision, r.Order, r.Document); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, r.Event)
