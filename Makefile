@@ -45,7 +45,7 @@ test: tools ## Run every test: unit, workflow (testsuite), replay and integratio
 test-server: tools ## The integration suite again, on the real Temporal server on PostgreSQL (the cluster profile's config).
 	K2K_TEST_TEMPORAL=server go test $(GO_TEST_FLAGS) ./integration
 
-faults: tools ## Run the whole fault suite (processes killed, Temporal restarted, S3 and PostgreSQL outages); about 12 minutes.
+faults: tools ## Run the whole fault suite (processes killed, rolling restarts, Temporal restarted, S3 and PostgreSQL outages); about 16 minutes.
 	K2K_FAULTS=full go test -count=1 -timeout 60m -v ./faults
 
 FUZZTIME ?= 60s
