@@ -39,8 +39,10 @@ func (w *invoiceWorkflow) decide(req invoice.ActionRequest) (invoice.Status, inv
 }
 
 // act decides one action and records the answer: an accepted action changes the invoice, a
-// refusal leaves it as it is; both leave an audit row. A key already answered is not applied again.
-func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) error {
+// refusal leaves it as it is; both leave an audit row. A key already answered for the same action is
+// neither applied nor refused again, whether or not the message passed admission.
+func (w *invoiceWorkflow) act(ctx workflow.Context, item QueuedAction) error {
+	req := item.ActionRequest
 	prior, seen := w.Answers[req.IdempotencyKey]
 	if seen && prior.Action == req.Action {
 		workflow.GetLogger(ctx).Info("action already answered", "idempotency_key", req.IdempotencyKey, "accepted", prior.Accepted)
@@ -48,6 +50,9 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, req invoice.ActionRequest) e
 	}
 	if seen {
 		return w.refuse(ctx, req, &invoice.Refusal{Code: invoice.RefusedInvalid, Reason: reusedKey(req.IdempotencyKey, prior.Action)})
+	}
+	if item.Malformed != nil { // refused at arrival
+		return w.refuse(ctx, req, item.Malformed)
 	}
 	to, revised, refusal := w.decide(req)
 	switch {

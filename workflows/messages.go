@@ -38,11 +38,7 @@ func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
 			return answer, nil
 		}
 		validator := func(ctx workflow.Context, raw converter.RawValue) error {
-			item := arrive(raw, m.name, m.action)
-			if item.Malformed != nil {
-				return RefusalError(item.Malformed.Code, item.Malformed.Reason)
-			}
-			return w.validate(item.ActionRequest)
+			return w.validate(arrive(raw, m.name, m.action))
 		}
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, m.name, handler,
 			workflow.UpdateHandlerOptions{Validator: validator}); err != nil {
@@ -60,11 +56,13 @@ func RefusalError(code invoice.RefusalCode, reason string) error {
 }
 
 // validate answers, without changing anything, whether an update would be refused now. A key
-// already answered, queued or being applied, for the same action, is accepted: the handler returns
-// that action's answer. While earlier actions wait in the inbox or are being applied the status is
-// about to change, so only what does not depend on it is checked; the status rules then answer
-// when the action's turn comes.
-func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
+// already answered, queued or being applied, for the same action, is accepted whatever the message
+// holds: the handler returns that action's answer. A message that fails admission is refused next.
+// While earlier actions wait in the inbox or are being applied the status is about to change, so
+// only what does not depend on it is checked; the status rules then answer when the action's turn
+// comes.
+func (w *invoiceWorkflow) validate(item QueuedAction) error {
+	req := item.ActionRequest
 	if prior, seen := w.Answers[req.IdempotencyKey]; seen {
 		if prior.Action == req.Action {
 			return nil
@@ -82,6 +80,9 @@ func (w *invoiceWorkflow) validate(req invoice.ActionRequest) error {
 			}
 			return RefusalError(invoice.RefusedInvalid, reusedKey(req.IdempotencyKey, queued.Action))
 		}
+	}
+	if item.Malformed != nil {
+		return RefusalError(item.Malformed.Code, item.Malformed.Reason)
 	}
 	if len(pending) > 0 {
 		var refusal *invoice.Refusal
@@ -128,10 +129,7 @@ func (w *invoiceWorkflow) actNext(ctx workflow.Context) error {
 	w.actedThisRun++
 	w.applying = &item
 	defer func() { w.applying = nil }()
-	if item.Malformed != nil {
-		return w.refuse(ctx, item.ActionRequest, item.Malformed)
-	}
-	return w.act(ctx, item.ActionRequest)
+	return w.act(ctx, item)
 }
 
 // drain answers every action left before the workflow ends or continues as new: those in the
