@@ -15,8 +15,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/k2kinvoice/autoinvoice/internal/blob"
-	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/internal/testenv"
@@ -57,12 +55,8 @@ func run(m *testing.M) (int, error) {
 	if err := testenv.Setenv(s3.Env("activities-test")); err != nil {
 		return 0, err
 	}
-	awsCfg, err := config.AWS(ctx)
+	blobs, err := s3.Bucket(ctx, "activities-test")
 	if err != nil {
-		return 0, err
-	}
-	blobs := blob.New(awsCfg, "activities-test", true)
-	if err := blobs.CreateBucket(ctx); err != nil {
 		return 0, err
 	}
 	real = &activities.Activities{Store: st, Blobs: blobs, MaxPDFBytes: 4096}

@@ -17,7 +17,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/k2kinvoice/autoinvoice/internal/app"
-	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
@@ -71,11 +70,7 @@ func run(m *testing.M) (int, error) {
 	if err := testenv.Setenv(env); err != nil {
 		return 0, err
 	}
-	awsCfg, err := config.AWS(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if err := blob.New(awsCfg, bucket, true).CreateBucket(ctx); err != nil {
+	if _, err := s3.Bucket(ctx, bucket); err != nil {
 		return 0, err
 	}
 	cfg, err := config.Load()

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/k2kinvoice/autoinvoice/internal/blob"
+	"github.com/k2kinvoice/autoinvoice/internal/config"
 )
 
 // AdminPostgresURL is the server tests create their databases on: K2K_TEST_POSTGRES_URL, or the
@@ -212,4 +214,18 @@ func Setenv(env map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// Bucket creates bucket on the server and returns its store, configured the way the processes
+// are: from the AWS settings in this process's environment (Setenv of Env first).
+func (s *S3) Bucket(ctx context.Context, bucket string) (*blob.Store, error) {
+	awsCfg, err := config.AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := blob.New(awsCfg, bucket, true)
+	if err := b.CreateBucket(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
