@@ -142,7 +142,7 @@ cmd_up() {
 	[[ -s $dev/payload-keys ]] || printf 'dev-%s:%s\n' "$(date -u +%Y%m%d)" "$(head -c 32 /dev/urandom | base64)" >"$dev/payload-keys"
 
 	cat >"$dev/env" <<ENV
-# Written by scripts/devstack.sh up: source it to use bin/starter against the dev stack.
+# Written by scripts/devstack.sh up: source it to use the starter and the Temporal CLI against the stack.
 export TEMPORAL_ADDRESS=127.0.0.1:$K2K_TEMPORAL_PORT
 export TEMPORAL_NAMESPACE=$namespace
 export K2K_TEMPORAL_UI_URL=http://127.0.0.1:$K2K_TEMPORAL_UI_PORT
@@ -157,6 +157,10 @@ export K2K_GATEWAY_URL=http://127.0.0.1:$K2K_GATEWAY_PORT
 export K2K_PROFILE=$PROFILE
 export K2K_PAYLOAD_KEYS='$(cat "$dev/payload-keys")'
 export K2K_CODEC_URL=http://127.0.0.1:$K2K_CODEC_PORT
+# The pinned tools first on PATH, and the Temporal CLI decoding payloads through the codec server,
+# so the README's bare \`temporal ...\` commands work as written.
+export TEMPORAL_CODEC_ENDPOINT=http://127.0.0.1:$K2K_CODEC_PORT
+export PATH="$bin:\$PATH"
 ENV
 	# shellcheck source=/dev/null
 	source "$dev/env"
