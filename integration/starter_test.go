@@ -160,3 +160,20 @@ func TestStarterConfirmsWithVendorPDFAndDrivesActions(t *testing.T) {
 		t.Errorf("status: exit %d, state %+v:\n%s", code, st, stdout)
 	}
 }
+
+// TestStarterUsageErrorsAreBadInput: a command line that does not parse (a missing required flag,
+// an unknown command, a role outside the list) exits 2, as the README documents for bad input.
+func TestStarterUsageErrorsAreBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"approve", "--vendor", "V", "--buyer", "B", "--po", "P", "--company", "B", "--user", "u"}, // no --role
+		{"no-such-command"},
+		{"approve", "--workflow-id", "x", "--company", "B", "--user", "u", "--role", "admin"},
+	} {
+		if code, _, stderr := runStarter(t, args...); code != 2 {
+			t.Errorf("starter %v: exit %d, want 2\n%s", args, code, stderr)
+		}
+	}
+	if code, stdout, _ := runStarter(t, "--help"); code != 0 || !strings.Contains(stdout, "Usage: starter") {
+		t.Errorf("starter --help: exit %d, want 0 with the usage", code)
+	}
+}

@@ -58,7 +58,14 @@ func main() {
 	var c cli
 	kctx := kong.Parse(&c, kong.Name("starter"),
 		kong.Description("Confirms K2K orders and sends buyer actions to their invoice workflows."),
-		kong.BindTo(ctx, (*context.Context)(nil)), kong.Bind(&c))
+		kong.BindTo(ctx, (*context.Context)(nil)), kong.Bind(&c),
+		// A command line that does not parse is bad input like any other (kong's own code is 80).
+		kong.Exit(func(code int) {
+			if code != 0 {
+				code = exitBadInput
+			}
+			os.Exit(code)
+		}))
 	err := kctx.Run()
 	stop()
 	var verr *invoice.ValidationError
