@@ -223,3 +223,8 @@ echo "downloaded ${work#"$root"/}/invoice-r2.pdf ($(wc -c <"$work/invoice-r2.pdf
 step "Done. The invoice in the Temporal UI:"
 echo "$K2K_TEMPORAL_UI_URL/namespaces/$TEMPORAL_NAMESPACE/workflows/$(printf %s "$workflow_id" | sed 's|/|%2F|g')"
 echo "The dev stack stays up for a look (gateway at $gw, API description at $gw/openapi.json); stop it with: make down"
+echo "The demo's API keys are revoked as it ends. To send the requests above again, make keys of your own:"
+echo "  source .dev/env"
+echo "  VENDOR_KEY=\$(starter apikey create --company $vendor --role vendor --label mine)"
+echo "  PROCUREMENT_KEY=\$(starter apikey create --company $buyer --role procurement --label mine)"
+echo "  ACCOUNTING_KEY=\$(starter apikey create --company $buyer --role accounting --label mine)"
