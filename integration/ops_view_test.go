@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,4 +197,68 @@ func metricNames(text string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// scrape sums the values of a metric's series on the worker's /metrics whose labels hold every
+// one of labels (`name="value"`).
+func scrape(t *testing.T, metric string, labels ...string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	deps.Metrics.HTTPHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	sum := 0.0
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if !strings.HasPrefix(line, metric+"{") {
+			continue
+		}
+		matched := true
+		for _, l := range labels {
+			matched = matched && strings.Contains(line, l)
+		}
+		if !matched {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// TestRefusalsCountedOnEveryPath: a refusal counts once in k2k_refusals whether an update's
+// validator refused it or the workflow refused a signal; a malformed message's made-up action is
+// counted under "other", so no sender can grow the label set.
+func TestRefusalsCountedOnEveryPath(t *testing.T) {
+	o := eligible(t)
+	st := confirmAndSettle(t, o, nil)
+	bob := buyer(o, "bob", invoice.RoleAccounting)
+	labels := []string{`action="approve_payment"`, `code="not_allowed_in_state"`}
+	before := scrape(t, "k2k_refusals", labels...)
+	// An update the validator refuses (approve_payment in AP).
+	if _, err := client.Do(within(t, 10*time.Second), st.WorkflowID, invoice.ActionRequest{Action: invoice.ActionApprovePayment,
+		Actor: bob, IdempotencyKey: "metric-update"}); err == nil {
+		t.Fatal("approve_payment in AP was accepted")
+	}
+	if got := scrape(t, "k2k_refusals", labels...) - before; got != 1 {
+		t.Errorf("after a refused update: k2k_refusals rose by %v, want 1", got)
+	}
+	// The same refusal as a signal, refused by the workflow in its turn.
+	act(t, st.WorkflowID, invoice.ActionRequest{Action: invoice.ActionApprovePayment, Actor: bob, IdempotencyKey: "metric-signal"})
+	if got := scrape(t, "k2k_refusals", labels...) - before; got != 2 {
+		t.Errorf("after a refused signal too: k2k_refusals rose by %v, want 2", got)
+	}
+	other := scrape(t, "k2k_refusals", `action="other"`)
+	code, stdout, stderr := runTemporal(t, "workflow", "signal", "--workflow-id", st.WorkflowID, "--name", "made-up-"+newIdem(),
+		"--input", `{"idempotency_key":"metric-unknown"}`)
+	if code != 0 {
+		t.Fatalf("temporal workflow signal: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, _, err := client.AwaitAnswer(within(t, 15*time.Second), st.WorkflowID, "metric-unknown"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(t, "k2k_refusals", `action="other"`) - other; got != 1 {
+		t.Errorf("after a signal under a made-up name: k2k_refusals{action=\"other\"} rose by %v, want 1", got)
+	}
 }

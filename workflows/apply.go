@@ -6,6 +6,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,7 +153,7 @@ func (w *invoiceWorkflow) refuse(ctx workflow.Context, req invoice.ActionRequest
 	if refusalOf(err) != nil {
 		// The store escapes what a refused request held, so this is not expected; if it happens
 		// the refusal is still answered, and ops see the failure in the log and the metric.
-		count(ctx, metrics.AuditFailures, map[string]string{"action": string(req.Action)})
+		count(ctx, metrics.AuditFailures, map[string]string{"action": actionLabel(req.Action)})
 		workflow.GetLogger(ctx).Error("refusal could not be recorded", "action", req.Action, "event_key", e.Key, "error", err)
 	} else if err != nil {
 		return err
@@ -160,9 +161,18 @@ func (w *invoiceWorkflow) refuse(ctx workflow.Context, req invoice.ActionRequest
 	if _, seen := w.Answers[req.IdempotencyKey]; !seen {
 		w.answer(req, Answer{Action: req.Action, Code: r.Code, Reason: r.Reason, Status: w.Status})
 	}
-	count(ctx, metrics.Refusals, map[string]string{"action": string(req.Action), "code": string(r.Code)})
+	count(ctx, metrics.Refusals, map[string]string{"action": actionLabel(req.Action), "code": string(r.Code)})
 	workflow.GetLogger(ctx).Info("action refused", "action", req.Action, "code", r.Code, "reason", r.Reason)
 	return nil
+}
+
+// actionLabel is an action as a metric label: one of the lifecycle's actions, or "other" for
+// what a malformed or unknown message named, so a sender cannot grow the label set.
+func actionLabel(a invoice.Action) string {
+	if slices.Contains(invoice.Actions(), a) {
+		return string(a)
+	}
+	return "other"
 }
 
 // answer keeps the first answer to an idempotency key.

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 )
 
 // registerHandlers registers the status query and, for every action, an update whose validator
@@ -38,7 +39,13 @@ func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
 			return answer, nil
 		}
 		validator := func(ctx workflow.Context, raw converter.RawValue) error {
-			return w.validate(arrive(raw, m.name, m.action))
+			err := w.validate(arrive(raw, m.name, m.action))
+			var refusal *temporal.ApplicationError
+			if errors.As(err, &refusal) {
+				// Counted here: a validator's refusal never reaches refuse, which counts the others.
+				count(ctx, metrics.Refusals, map[string]string{"action": string(m.action), "code": refusal.Type()})
+			}
+			return err
 		}
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, m.name, handler,
 			workflow.UpdateHandlerOptions{Validator: validator}); err != nil {
