@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -61,7 +63,7 @@ func codecServerURL(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		codecURL = httptest.NewServer(codec.CodecServer(nil, codecToken)).URL
+		codecURL = httptest.NewServer(codec.CodecServer(nil, codecToken, slog.New(slog.NewTextHandler(io.Discard, nil)))).URL
 	})
 	return codecURL
 }

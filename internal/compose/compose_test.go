@@ -404,7 +404,7 @@ func TestCodecServerAndPayloadKeys(t *testing.T) {
 // the binary's own healthcheck command against the address the service listens on.
 func TestAppHealthchecks(t *testing.T) {
 	p := loadProject(t)
-	for name, want := range map[string]string{svcWorker: "worker healthcheck", svcGateway: "gateway healthcheck"} {
+	for name, want := range map[string]string{svcWorker: "worker healthcheck", svcGateway: "gateway healthcheck", "codec": "codec-server healthcheck"} {
 		s := p.Services[name]
 		if s.HealthCheck == nil || s.HealthCheck.Disable {
 			t.Errorf("%s has no healthcheck", name)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,7 +82,8 @@ func TestCodecServerCORSAndAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(c.CodecServer([]string{"http://ui.example"}, "s3cret"))
+	var logged bytes.Buffer
+	srv := httptest.NewServer(c.CodecServer([]string{"http://ui.example"}, "s3cret", slog.New(slog.NewTextHandler(&logged, nil))))
 	defer srv.Close()
 	encoded, _ := converter.GetDefaultDataConverter().ToPayloads("INV-SECRET-42")
 	sealed, _ := c.Encode(encoded.GetPayloads())
@@ -116,5 +118,21 @@ func TestCodecServerCORSAndAuth(t *testing.T) {
 	}
 	if resp := post("s3cret", "http://evil.example"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Error("CORS allowed an origin that is not listed")
+	}
+
+	// Every decode is logged, who and which namespace, never the payloads.
+	log := logged.String()
+	for _, want := range []string{"path=/decode namespace=default status=401", "path=/decode namespace=default status=200"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("access log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "INV-SECRET-42") || strings.Contains(log, base64.StdEncoding.EncodeToString([]byte(`"INV-SECRET-42"`))) {
+		t.Errorf("the access log holds a payload:\n%s", log)
+	}
+	// /healthz answers without a token.
+	resp, err = http.Get(srv.URL + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz = %v, %v; want 200 without a token", resp, err)
 	}
 }
