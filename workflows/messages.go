@@ -19,7 +19,8 @@ import (
 // refuses what Decide would refuse (refusals never enter history). An accepted update waits in
 // the inbox like a signal, and returns the answer once the workflow has handled it.
 func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (State, error) { return w.State, nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (State, error) { return w.State, nil },
+		workflow.QueryHandlerOptions{Description: QueryStatusDescription}); err != nil {
 		return err
 	}
 	for _, m := range messages {
@@ -48,7 +49,7 @@ func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
 			return err
 		}
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, m.name, handler,
-			workflow.UpdateHandlerOptions{Validator: validator}); err != nil {
+			workflow.UpdateHandlerOptions{Validator: validator, Description: invoice.Summary(m.action) + UpdateDescriptionSuffix}); err != nil {
 			return err
 		}
 	}
@@ -118,7 +119,8 @@ func reusedKey(key string, prior invoice.Action) string {
 // several buffered channels would pick by channel, not by arrival).
 func (w *invoiceWorkflow) listen(ctx workflow.Context) {
 	for _, m := range messages {
-		ch := workflow.GetSignalChannel(ctx, m.name)
+		ch := workflow.GetSignalChannelWithOptions(ctx, m.name, workflow.SignalChannelOptions{
+			Description: invoice.Summary(m.action) + SignalDescriptionSuffix})
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			for {
 				var raw converter.RawValue

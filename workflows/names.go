@@ -20,6 +20,14 @@ const InvoiceWorkflowType = "K2KInvoice"
 // QueryStatus returns the invoice's current State.
 const QueryStatus = "status"
 
+// Descriptions of the messages, as the Temporal UI shows them: a signal or an update says what
+// its action does (invoice.Summary) and how the sender learns the answer.
+const (
+	QueryStatusDescription  = "The invoice's whole state: order, status and since when, revisions and their PDFs, warning, transitions, and the answer to every idempotency key."
+	SignalDescriptionSuffix = " Fire-and-forget: the answer is in the status query under the request's idempotency key."
+	UpdateDescriptionSuffix = " Answers accepted, or refused with a reason (a non-retryable error whose type is the refusal code)."
+)
+
 // Message names, one per human action: the action's name with '-' for '_'. Each is the name of
 // a signal (fire-and-forget) and of an update (the caller waits for accepted or refused) carrying
 // the same invoice.ActionRequest. The constants are for callers; the workflow derives its list

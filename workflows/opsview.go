@@ -46,9 +46,14 @@ func (w *invoiceWorkflow) details() string {
 	if w.UpdatePending {
 		warning = "\n\n⚠ The vendor updated this invoice; the buyer has not reviewed the update yet."
 	}
-	return fmt.Sprintf("**%s** (%s) since %s%s\n\nInvoice %s, revision %d: %s (PO total %s)\n\nWaiting for %s.",
-		w.Status, w.Status.Label(), w.StatusSince.UTC().Format(time.RFC3339), warning, o.InvoiceNumber, w.Revision,
-		invoice.FormatMoney(o.TotalMinor, o.Currency), invoice.FormatMoney(o.POTotalMinor, o.Currency), w.waitingFor())
+	// What the invoice waits for leads: the UI shows the first lines of the details.
+	waiting := ""
+	if !w.Status.Terminal() {
+		waiting = "Waiting for " + w.waitingFor() + ".\n\n"
+	}
+	return fmt.Sprintf("%s**%s** (%s) since %s%s\n\nInvoice %s, revision %d: %s (PO total %s)",
+		waiting, w.Status, w.Status.Label(), w.StatusSince.UTC().Format(time.RFC3339), warning, o.InvoiceNumber,
+		w.Revision, invoice.FormatMoney(o.TotalMinor, o.Currency), invoice.FormatMoney(o.POTotalMinor, o.Currency))
 }
 
 // count adds one to a business counter (the SDK records nothing while the workflow replays).

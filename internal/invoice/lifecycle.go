@@ -93,10 +93,12 @@ type ActionRequest struct {
 // unreviewed-update warning.
 type rule struct {
 	action Action
-	from   []Status
-	to     Status
-	party  Party
-	roles  []Role
+	// summary says what the action does, for people: the Temporal UI's message descriptions.
+	summary string
+	from    []Status
+	to      Status
+	party   Party
+	roles   []Role
 	// blockedByWarning refuses the action while a vendor update awaits the buyer's review.
 	blockedByWarning bool
 	// needsWarning allows the action only while a vendor update awaits review.
@@ -109,13 +111,13 @@ var buyerRoles = []Role{RoleProcurement, RoleAccounting}
 // rows: the workflow's message names, the starter's commands and the gateway's routes derive
 // from it.
 var table = []rule{
-	{action: ActionApprove, from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true},
-	{action: ActionApprovePayment, from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
-	{action: ActionReturnToProcurement, from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}},
-	{action: ActionCancelPaymentApproval, from: []Status{StatusA}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleAccounting}},
-	{action: ActionMarkPaid, from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
-	{action: ActionVendorUpdate, from: []Status{StatusAP, StatusAA, StatusA}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
-	{action: ActionAcknowledgeUpdate, from: []Status{StatusAP, StatusAA, StatusA}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
+	{action: ActionApprove, summary: "Buyer procurement approves the invoice (AP → AA).", from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true},
+	{action: ActionApprovePayment, summary: "Buyer accounting approves payment (AA → A).", from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
+	{action: ActionReturnToProcurement, summary: "Buyer accounting returns the invoice to procurement, with a reason (AA → AP).", from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	{action: ActionCancelPaymentApproval, summary: "Buyer accounting takes the payment approval back (A → AA).", from: []Status{StatusA}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	{action: ActionMarkPaid, summary: "Buyer accounting marks the invoice paid, with date and reference (A → P).", from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
+	{action: ActionVendorUpdate, summary: "The vendor sends a new revision: back to AP, approvals cleared, warning set.", from: []Status{StatusAP, StatusAA, StatusA}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
+	{action: ActionAcknowledgeUpdate, summary: "The buyer has reviewed the vendor's update: clears the warning.", from: []Status{StatusAP, StatusAA, StatusA}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
 }
 
 // rules is the table by action.
@@ -126,6 +128,9 @@ var rules = func() map[Action]rule {
 	}
 	return m
 }()
+
+// Summary says what action a does, in one line for people; empty for an unknown action.
+func Summary(a Action) string { return rules[a].summary }
 
 // Actions lists every known action, in lifecycle order.
 func Actions() []Action {

@@ -102,7 +102,9 @@ func StartOptions(o invoice.Order) client.StartWorkflowOptions {
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.AttrVendor.ValueSet(o.VendorID), workflows.AttrBuyer.ValueSet(o.BuyerID),
 			workflows.AttrPONumber.ValueSet(o.PONumber), workflows.AttrInvoiceNumber.ValueSet(o.InvoiceNumber)),
-		StaticSummary: fmt.Sprintf("%s: %s → %s, %s", o.PONumber, o.VendorID, o.BuyerID,
+		// The static summary never changes: it says the amount was the confirmed one (a vendor
+		// update changes it; the current details show the current one).
+		StaticSummary: fmt.Sprintf("%s: %s → %s, %s as confirmed", o.PONumber, o.VendorID, o.BuyerID,
 			invoice.FormatMoney(o.TotalMinor, o.Currency)),
 		StaticDetails: fmt.Sprintf("Invoice %s of %s for PO %s of %s, issued %s, %d line(s), PO total %s.",
 			o.InvoiceNumber, o.VendorID, o.PONumber, o.BuyerID, o.IssueDate, len(o.Lines),

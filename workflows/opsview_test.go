@@ -1,0 +1,57 @@
+package workflows
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	sdkpb "go.temporal.io/api/sdk/v1"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// TestUIView: the Temporal UI's view of a running invoice (the workflow's metadata query): the
+// current details lead with what the invoice waits for, and the status query, every signal and
+// every update carry a description.
+func TestUIView(t *testing.T) {
+	h := newHarness(t)
+	var meta sdkpb.WorkflowMetadata
+	h.at(30*time.Second, func() {
+		v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Get(&meta); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h.happyPath(time.Minute)
+	h.run()
+	h.assertPaid()
+
+	if d := meta.GetCurrentDetails(); !strings.HasPrefix(d, "Waiting for buyer procurement to approve.\n") {
+		t.Errorf("current details start %q, want the waiting line first", d)
+	}
+	described := map[string]string{}
+	def := meta.GetDefinition()
+	for _, q := range def.GetQueryDefinitions() {
+		described["query "+q.GetName()] = q.GetDescription()
+	}
+	for _, s := range def.GetSignalDefinitions() {
+		described["signal "+s.GetName()] = s.GetDescription()
+	}
+	for _, u := range def.GetUpdateDefinitions() {
+		described["update "+u.GetName()] = u.GetDescription()
+	}
+	want := map[string]string{"query " + QueryStatus: QueryStatusDescription}
+	for _, a := range invoice.Actions() {
+		name, _ := SignalFor(a)
+		want["signal "+name] = invoice.Summary(a) + SignalDescriptionSuffix
+		want["update "+name] = invoice.Summary(a) + UpdateDescriptionSuffix
+	}
+	for handler, description := range want {
+		if got := described[handler]; got != description || strings.HasPrefix(got, " ") {
+			t.Errorf("%s described %q, want %q", handler, got, description)
+		}
+	}
+}
