@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 )
 
@@ -172,19 +173,42 @@ func TestMetricsExportSDKAndBusinessMetrics(t *testing.T) {
 	deps.Metrics.HTTPHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
-		`k2k_orders{`, `outcome="invoice_created"`,
-		`k2k_transitions{`, `action="approve"`,
-		`k2k_refusals{`, `code="not_allowed_in_state"`,
-		`k2k_pdf_bytes_stored{`, `source="rendered"`,
-		`k2k_status_seconds`, `status="AP"`,
+		"# TYPE k2k_orders_total counter", `outcome="invoice_created"`,
+		"# TYPE k2k_transitions_total counter", `action="approve"`,
+		"# TYPE k2k_refusals_total counter", `code="not_allowed_in_state"`,
+		"# TYPE k2k_pdf_bytes_stored_total counter", `source="rendered"`,
+		"# TYPE k2k_status_seconds histogram", `status="AP"`,
 		"temporal_workflow_task_execution_latency", "temporal_activity_execution_latency",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	for _, line := range strings.Split(body, "\n") {
+		if strings.Contains(line, "otel_scope") || strings.HasPrefix(line, "k2k_") && strings.Contains(line, "activity_type") {
+			t.Errorf("a series carries a label that means nothing here: %s", line)
+		}
+	}
 	if t.Failed() || testing.Verbose() {
 		t.Logf("/metrics (names):\n%s", metricNames(body))
+	}
+}
+
+// TestStatusTimeBucketsReachWeeks: a stay of three days in AA lands in the buckets of days, so
+// "p90 time in AA" can be computed (the buckets of the SDK's default ended at 10,000 s).
+func TestStatusTimeBucketsReachWeeks(t *testing.T) {
+	labels := []string{`status="AA-observed"`}
+	before2d, before3d := scrape(t, "k2k_status_seconds_bucket", append(labels, `le="172800"`)...),
+		scrape(t, "k2k_status_seconds_bucket", append(labels, `le="259200"`)...)
+	deps.Metrics.Handler().WithTags(map[string]string{"status": "AA-observed"}).Timer(metrics.StatusTime).Record(3 * 24 * time.Hour)
+	if got := scrape(t, "k2k_status_seconds_bucket", append(labels, `le="172800"`)...) - before2d; got != 0 {
+		t.Errorf("a 3-day stay counted in the 2-day bucket: +%v", got)
+	}
+	if got := scrape(t, "k2k_status_seconds_bucket", append(labels, `le="259200"`)...) - before3d; got != 1 {
+		t.Errorf("a 3-day stay: the 3-day bucket rose by %v, want 1", got)
+	}
+	if got := scrape(t, "k2k_status_seconds_sum", labels...); got < 3*24*3600 {
+		t.Errorf("k2k_status_seconds_sum = %v, want the 259200 s recorded", got)
 	}
 }
 
@@ -235,21 +259,21 @@ func TestRefusalsCountedOnEveryPath(t *testing.T) {
 	st := confirmAndSettle(t, o, nil)
 	bob := buyer(o, "bob", invoice.RoleAccounting)
 	labels := []string{`action="approve_payment"`, `code="not_allowed_in_state"`}
-	before := scrape(t, "k2k_refusals", labels...)
+	before := scrape(t, "k2k_refusals_total", labels...)
 	// An update the validator refuses (approve_payment in AP).
 	if _, err := client.Do(within(t, 10*time.Second), st.WorkflowID, invoice.ActionRequest{Action: invoice.ActionApprovePayment,
 		Actor: bob, IdempotencyKey: "metric-update"}); err == nil {
 		t.Fatal("approve_payment in AP was accepted")
 	}
-	if got := scrape(t, "k2k_refusals", labels...) - before; got != 1 {
-		t.Errorf("after a refused update: k2k_refusals rose by %v, want 1", got)
+	if got := scrape(t, "k2k_refusals_total", labels...) - before; got != 1 {
+		t.Errorf("after a refused update: k2k_refusals_total rose by %v, want 1", got)
 	}
 	// The same refusal as a signal, refused by the workflow in its turn.
 	act(t, st.WorkflowID, invoice.ActionRequest{Action: invoice.ActionApprovePayment, Actor: bob, IdempotencyKey: "metric-signal"})
-	if got := scrape(t, "k2k_refusals", labels...) - before; got != 2 {
-		t.Errorf("after a refused signal too: k2k_refusals rose by %v, want 2", got)
+	if got := scrape(t, "k2k_refusals_total", labels...) - before; got != 2 {
+		t.Errorf("after a refused signal too: k2k_refusals_total rose by %v, want 2", got)
 	}
-	other := scrape(t, "k2k_refusals", `action="other"`)
+	other := scrape(t, "k2k_refusals_total", `action="other"`)
 	code, stdout, stderr := runTemporal(t, "workflow", "signal", "--workflow-id", st.WorkflowID, "--name", "made-up-"+newIdem(),
 		"--input", `{"idempotency_key":"metric-unknown"}`)
 	if code != 0 {
@@ -258,7 +282,7 @@ func TestRefusalsCountedOnEveryPath(t *testing.T) {
 	if _, _, err := client.AwaitAnswer(within(t, 15*time.Second), st.WorkflowID, "metric-unknown"); err != nil {
 		t.Fatal(err)
 	}
-	if got := scrape(t, "k2k_refusals", `action="other"`) - other; got != 1 {
-		t.Errorf("after a signal under a made-up name: k2k_refusals{action=\"other\"} rose by %v, want 1", got)
+	if got := scrape(t, "k2k_refusals_total", `action="other"`) - other; got != 1 {
+		t.Errorf("after a signal under a made-up name: k2k_refusals_total{action=\"other\"} rose by %v, want 1", got)
 	}
 }
