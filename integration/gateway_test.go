@@ -1200,3 +1200,39 @@ func TestGatewayRefusesBadRequests(t *testing.T) {
 	}
 	target.unchanged(t)
 }
+
+// gwScrape sums the values of a metric's series on the gateway's /metrics whose labels hold every
+// one of labels.
+func gwScrape(t *testing.T, metric string, labels ...string) float64 {
+	t.Helper()
+	r := gwGet(t, "/metrics", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /metrics = %s", r)
+	}
+	return sumSeries(t, string(r.body), metric, labels...)
+}
+
+// TestGatewayREDMetrics: every answer counts once under its route pattern and status code, with
+// its latency; a path no route matches counts as "unmatched", so no request grows the label set.
+func TestGatewayREDMetrics(t *testing.T) {
+	gwTimed(t, "gateway_test.go")
+	route := `route="GET /v1/invoices"`
+	before401 := gwScrape(t, "k2k_gateway_requests_total", route, `code="401"`)
+	beforeCount := gwScrape(t, "k2k_gateway_request_duration_seconds_count", route)
+	beforeUnmatched := gwScrape(t, "k2k_gateway_requests_total", `route="unmatched"`, `code="404"`)
+	if r := gwGet(t, "/v1/invoices", ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/invoices without a key = %s, want 401", r)
+	}
+	if r := gwGet(t, "/v1/no-such-thing/"+newIdem(), ""); r.status != http.StatusNotFound {
+		t.Fatalf("GET of an unknown path = %s, want 404", r)
+	}
+	if got := gwScrape(t, "k2k_gateway_requests_total", route, `code="401"`) - before401; got != 1 {
+		t.Errorf("k2k_gateway_requests_total{GET /v1/invoices, 401} rose by %v, want 1", got)
+	}
+	if got := gwScrape(t, "k2k_gateway_request_duration_seconds_count", route) - beforeCount; got != 1 {
+		t.Errorf("k2k_gateway_request_duration_seconds_count{GET /v1/invoices} rose by %v, want 1", got)
+	}
+	if got := gwScrape(t, "k2k_gateway_requests_total", `route="unmatched"`, `code="404"`) - beforeUnmatched; got != 1 {
+		t.Errorf("k2k_gateway_requests_total{unmatched, 404} rose by %v, want 1", got)
+	}
+}

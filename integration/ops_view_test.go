@@ -229,8 +229,15 @@ func scrape(t *testing.T, metric string, labels ...string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	deps.Metrics.HTTPHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return sumSeries(t, rec.Body.String(), metric, labels...)
+}
+
+// sumSeries sums the values of a metric's series in a Prometheus text page whose labels hold every
+// one of labels.
+func sumSeries(t *testing.T, page, metric string, labels ...string) float64 {
+	t.Helper()
 	sum := 0.0
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
+	for _, line := range strings.Split(page, "\n") {
 		if !strings.HasPrefix(line, metric+"{") {
 			continue
 		}

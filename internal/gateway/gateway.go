@@ -81,13 +81,15 @@ func Routes() []string {
 	return out
 }
 
-// Handler routes the API.
+// Handler routes the API, and serves the gateway's metrics at GET /metrics.
 func (s *Server) Handler() http.Handler {
+	m := newMetrics()
 	mux := http.NewServeMux()
 	for pattern, h := range s.routes() {
-		mux.Handle(pattern, h)
+		mux.Handle(pattern, m.measured(pattern, h))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { notFound(w) })
+	mux.Handle("GET /metrics", m.handler())
+	mux.Handle("/", m.measured("unmatched", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { notFound(w) })))
 	return s.accessLog(mux)
 }
 
