@@ -365,7 +365,7 @@ func (r *run) acknowledge(ctx context.Context, id string) error {
 
 // pendingActivity is the workflow's pending activity of this type, if any.
 func (r *run) pendingActivity(ctx context.Context, id, activity string) (*workflowpb.PendingActivityInfo, error) {
-	d, err := describeWorkflow(ctx, r.s.deps.Temporal, id)
+	d, err := testenv.Describe(ctx, r.s.deps.Temporal, id)
 	if err != nil {
 		return nil, err
 	}

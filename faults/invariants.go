@@ -19,6 +19,7 @@ import (
 
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -204,7 +205,7 @@ func (m *Monitor) poll() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		d, err := describeWorkflow(ctx, m.temporal, id)
+		d, err := testenv.Describe(ctx, m.temporal, id)
 		cancel()
 		m.mu.Lock()
 		m.polls++
@@ -655,13 +656,4 @@ func (c *Checker) checkHistories(ctx context.Context, exps []Expectation, rep *R
 			rep.violate("%s (run %s): %d WorkflowTaskFailed in a row (last %s)", r.id, r.runID, worstStreak, lastCause)
 		}
 	}
-}
-
-// describeWorkflow is the server's description of a workflow: pending activities, status.
-func describeWorkflow(ctx context.Context, c client.Client, id string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
-	d, err := c.DescribeWorkflow(ctx, id, "")
-	if err != nil {
-		return nil, err
-	}
-	return d.RawResponse, nil
 }

@@ -125,7 +125,7 @@ func setUp(m *testing.M) (code int, err error) {
 		s.temporal = realServer{srv}
 		s.address, s.namespace = srv.FrontendHostPort(), "default"
 	default:
-		bin, err := temporalBinary()
+		bin, err := testenv.TemporalCLI()
 		if err != nil {
 			return 0, err
 		}
@@ -205,22 +205,6 @@ func buildBinaries(dir string) (string, error) {
 	}
 	fmt.Fprintf(os.Stderr, "faults: built worker and gateway in %s\n", time.Since(began).Round(100*time.Millisecond))
 	return dir, nil
-}
-
-// temporalBinary is the pinned Temporal CLI: K2K_TEMPORAL_BIN, else .dev/bin/temporal.
-func temporalBinary() (string, error) {
-	if p := os.Getenv("K2K_TEMPORAL_BIN"); p != "" {
-		return p, nil
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(root, ".dev", "bin", "temporal")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s is not built: run `make tools` (or set K2K_TEMPORAL_BIN): %w", p, err)
-	}
-	return p, nil
 }
 
 // withHost is a URL with its host and port replaced (a proxy's address).

@@ -15,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 )
 
 // Scenario 1: a worker killed with SIGKILL inside each activity. The proxy in front of the
@@ -264,7 +265,7 @@ func (r *run) activitiesOn(w *proc, stopAtFirst bool) map[string]int {
 	prefix := strconv.Itoa(w.pid()) + "@"
 	kinds := map[string]int{}
 	for _, id := range r.ledger.IDs() {
-		d, err := describeWorkflow(ctx, r.s.deps.Temporal, id)
+		d, err := testenv.Describe(ctx, r.s.deps.Temporal, id)
 		if err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -408,7 +409,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func dumpWorkflow(t *testing.T, workflowID string) {
 	t.Helper()
 	ctx := context.Background()
-	if d, err := describe(ctx, workflowID); err != nil {
+	if d, err := testenv.Describe(ctx, deps.Temporal, workflowID); err != nil {
 		t.Logf("describe: %v", err)
 	} else {
 		t.Logf("describe: status %s, history length %d, pending workflow task %+v, %d pending activities %+v",

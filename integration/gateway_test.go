@@ -37,6 +37,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/pdf"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -365,7 +366,7 @@ func awaitInvoiceStatus(t *testing.T, id int64, tok string, want invoice.Status)
 func noWorkflow(t *testing.T, vendorID, buyerID, po string) {
 	t.Helper()
 	id := workflows.InvoiceWorkflowID(vendorID, buyerID, po)
-	_, err := describe(context.Background(), id)
+	_, err := testenv.Describe(context.Background(), deps.Temporal, id)
 	var nf *serviceerror.NotFound
 	if !errors.As(err, &nf) {
 		t.Errorf("workflow %s: describe answered %v, want NotFound (nothing started)", id, err)
@@ -775,7 +776,7 @@ func TestGatewayLongestValidInvoiceNumberBecomesAnInvoice(t *testing.T) {
 	t.Cleanup(func() { // the workflow retries its activity without end: stop it
 		_ = deps.Temporal.TerminateWorkflow(context.Background(), id, "", "gateway test: stuck on an unstorable invoice number")
 	})
-	desc, err := describe(context.Background(), id)
+	desc, err := testenv.Describe(context.Background(), deps.Temporal, id)
 	var pending string
 	if err == nil {
 		for _, a := range desc.GetPendingActivities() {

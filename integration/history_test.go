@@ -19,6 +19,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -230,7 +231,7 @@ func awaitOutcome(t *testing.T, id string, want workflows.Outcome) string {
 	if result.Outcome != want {
 		t.Fatalf("%s ended %+v, want outcome %s", id, result, want)
 	}
-	desc, err := describe(ctx, id)
+	desc, err := testenv.Describe(ctx, deps.Temporal, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/k2kinvoice/autoinvoice/internal/app"
@@ -162,14 +161,4 @@ func count(t *testing.T, sql string, args ...any) int {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
-}
-
-// describe is the server's description of a workflow: pending activities and workflow task,
-// search attributes, status.
-func describe(ctx context.Context, workflowID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
-	d, err := deps.Temporal.DescribeWorkflow(ctx, workflowID, "")
-	if err != nil {
-		return nil, err
-	}
-	return d.RawResponse, nil
 }

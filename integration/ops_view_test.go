@@ -18,6 +18,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 )
 
 // The Temporal UI shows what each step of an invoice did: every activity and timer carries a
@@ -75,7 +76,7 @@ func TestActivitiesAndTimersCarrySummaries(t *testing.T) {
 	if n := listWorkflows(t, since(time.Now().Add(-72*time.Hour)), 0); n != 0 {
 		t.Errorf("an invoice that entered AA just now was found as waiting more than 3 days")
 	}
-	d, err := describe(ctx, st.WorkflowID)
+	d, err := testenv.Describe(ctx, deps.Temporal, st.WorkflowID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/pdf"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -117,7 +118,7 @@ func TestStarterRefusesBadInputBeforeStarting(t *testing.T) {
 	}
 	// Nothing was started for the order, and the non-PDF was never staged.
 	id := workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber)
-	_, err := describe(context.Background(), id)
+	_, err := testenv.Describe(context.Background(), deps.Temporal, id)
 	var notFound *serviceerror.NotFound
 	if !errors.As(err, &notFound) {
 		t.Errorf("describe %s after only bad input: err = %v, want NotFound", id, err)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,20 +19,12 @@ import (
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
-// temporalCLI finds the pinned Temporal CLI like internal/testenv does: K2K_TEMPORAL_BIN, else
-// .dev/bin/temporal in the repository (built by `make tools`).
+// temporalCLI is the pinned Temporal CLI (testenv.TemporalCLI).
 func temporalCLI(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("K2K_TEMPORAL_BIN"); p != "" {
-		return p
-	}
-	root, err := testenv.RepoRoot()
+	p, err := testenv.TemporalCLI()
 	if err != nil {
 		t.Fatal(err)
-	}
-	p := filepath.Join(root, ".dev", "bin", "temporal")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is not built: run `make tools` (or set K2K_TEMPORAL_BIN): %v", p, err)
 	}
 	return p
 }

@@ -13,14 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/k2kinvoice/autoinvoice/internal/app"
@@ -40,7 +35,7 @@ type healthcheckCmd struct {
 	HTTPListen string `default:"127.0.0.1:9464" env:"K2K_WORKER_HTTP_LISTEN" help:"The worker's metrics and health address."`
 }
 
-func (c healthcheckCmd) Run() error { return app.Probe(context.Background(), c.HTTPListen) }
+func (c healthcheckCmd) Run(ctx context.Context) error { return app.Probe(ctx, c.HTTPListen) }
 
 type runCmd struct {
 	ShutdownTimeout time.Duration `default:"30s" env:"K2K_SHUTDOWN_TIMEOUT" help:"How long in-flight activities may take to finish on shutdown."`
@@ -85,7 +80,7 @@ func (t tuning) options(stopTimeout time.Duration) (worker.Options, error) {
 	}, nil
 }
 
-func (r *runCmd) Run() error {
+func (r *runCmd) Run(ctx context.Context) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -96,9 +91,6 @@ func (r *runCmd) Run() error {
 	}
 	worker.SetStickyWorkflowCacheSize(r.StickyCache)
 	log := app.NewLogger(cfg.LogLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
 	deps, err := app.Connect(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -152,13 +144,12 @@ func opsHandler(deps *app.Deps) http.Handler {
 
 type migrateCmd struct{}
 
-func (migrateCmd) Run() error {
+func (migrateCmd) Run(ctx context.Context) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
 	}
 	log := app.NewLogger(cfg.LogLevel)
-	ctx := context.Background()
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -177,10 +168,5 @@ func (searchAttributesCmd) Run() error {
 }
 
 func main() {
-	kctx := kong.Parse(&cli{}, kong.Name("worker"),
-		kong.Description("Runs the K2K Auto-Invoice workflow and activities."))
-	if err := kctx.Run(); err != nil {
-		slog.Error("worker failed", "error", err)
-		os.Exit(1)
-	}
+	app.RunCommand("worker", "Runs the K2K Auto-Invoice workflow and activities.", &cli{})
 }

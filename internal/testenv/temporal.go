@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
@@ -15,7 +16,7 @@ import (
 // StartDevServer starts the pinned Temporal CLI dev server (in memory, headless) on a free port,
 // with the workflow's search attributes registered exactly as the dev stack registers them.
 func StartDevServer(ctx context.Context) (*testsuite.DevServer, error) {
-	bin, err := toolBinary("K2K_TEMPORAL_BIN", "temporal")
+	bin, err := TemporalCLI()
 	if err != nil {
 		return nil, err
 	}
@@ -39,4 +40,14 @@ func StartDevServer(ctx context.Context) (*testsuite.DevServer, error) {
 		return nil, fmt.Errorf("start the Temporal dev server %s: %w", bin, err)
 	}
 	return srv, nil
+}
+
+// Describe is the server's description of a workflow: status, pending activities and workflow
+// task, search attributes.
+func Describe(ctx context.Context, c client.Client, workflowID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	d, err := c.DescribeWorkflow(ctx, workflowID, "")
+	if err != nil {
+		return nil, err
+	}
+	return d.RawResponse, nil
 }

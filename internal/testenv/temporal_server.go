@@ -79,7 +79,7 @@ func StartTemporalServer(ctx context.Context) (*TemporalServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli, err := toolBinary("K2K_TEMPORAL_BIN", "temporal")
+	cli, err := TemporalCLI()
 	if err != nil {
 		return nil, err
 	}

@@ -106,6 +106,9 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// TemporalCLI finds the pinned Temporal CLI: K2K_TEMPORAL_BIN, else .dev/bin/temporal.
+func TemporalCLI() (string, error) { return toolBinary("K2K_TEMPORAL_BIN", "temporal") }
+
 // toolBinary finds a pinned server binary: the environment variable, else .dev/bin/NAME.
 func toolBinary(envVar, name string) (string, error) {
 	if p := os.Getenv(envVar); p != "" {
