@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PROFILE ?= dev
 export PROFILE
 
-.PHONY: help demo up down tools build unit test test-server faults fuzz mutate lint fmt clean
+.PHONY: help demo up down tools build unit test test-server faults fuzz mutate docs-check lint fmt clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 14
@@ -28,9 +28,9 @@ build: ## Build the four binaries into bin/: worker, gateway, codec-server, star
 	go build -o bin/ ./worker ./gateway ./codec-server ./starter
 
 # Packages whose tests need no server: the domain, the workflow (testsuite), the activities, the
-# gateway's and the worker's units, configuration, payload encryption, PDF, compose.
+# gateway's and the worker's units, configuration, payload encryption and the codec server, PDF, compose.
 UNIT_PACKAGES = ./internal/invoice ./workflows ./activities ./internal/gateway ./internal/config \
-	./internal/payloadcrypt ./internal/pdf ./internal/pathseg ./internal/compose ./internal/app ./worker
+	./internal/payloadcrypt ./codec-server ./internal/pdf ./internal/pathseg ./internal/compose ./internal/app ./worker
 unit: ## The tests that need no server (seconds; no tools build).
 	go test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)
 
@@ -53,6 +53,9 @@ fuzz: ## Fuzz request decoding and the workflow against its model (briefly in ma
 	go test -run='^$$' -fuzz=FuzzDecodeOrder -fuzztime=$(FUZZTIME) ./internal/invoice
 	go test -run='^$$' -fuzz=FuzzDecodeActionBody -fuzztime=$(FUZZTIME) ./internal/gateway
 	go test -run='^$$' -fuzz=FuzzWorkflowModel -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./workflows
+
+docs-check: ## Load the gateway's API reference page (/docs) in headless Chromium (installed if missing) with no network; prints a screenshot's path.
+	scripts/docs-check.sh
 
 MUTATE_PACKAGES ?= internal/invoice workflows activities internal/gateway
 mutate: .dev/bin/gremlins ## Mutation testing (gremlins): efficacy and mutant coverage of each package's own tests.
