@@ -46,8 +46,9 @@ var workerEnv = []string{
 const gatewayListen = "0.0.0.0:8088"
 
 // loadProject loads the repository's docker-compose.yml the way `docker compose` would, with a
-// fixed, empty environment so that the developer's shell cannot change the result.
-func loadProject(t *testing.T) *types.Project {
+// fixed, empty environment so that the developer's shell cannot change the result, and the given
+// profiles enabled (none: what a plain `docker compose up` starts).
+func loadProject(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -60,6 +61,7 @@ func loadProject(t *testing.T) *types.Project {
 	}
 	project, err := loader.LoadWithContext(context.Background(), details, func(o *loader.Options) {
 		o.SetProjectName("k2k-autoinvoice", true)
+		o.Profiles = profiles
 	})
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load with the compose loader: %v", err)
