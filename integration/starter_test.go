@@ -33,7 +33,13 @@ func runCommand(t *testing.T, timeout time.Duration, program string, args ...str
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, program, args...)
+	return runExec(t, exec.CommandContext(ctx, program, args...))
+}
+
+// runExec runs cmd and returns its exit code, stdout and stderr; it fails the test when the
+// command cannot run at all.
+func runExec(t *testing.T, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -44,7 +50,7 @@ func runCommand(t *testing.T, timeout time.Duration, program string, args ...str
 	case errors.As(err, &exit):
 		return exit.ExitCode(), stdout.String(), stderr.String()
 	}
-	t.Fatalf("%s %v: %v", program, args, err)
+	t.Fatalf("%s: %v", cmd, err)
 	return 0, "", ""
 }
 

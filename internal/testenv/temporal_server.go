@@ -208,12 +208,35 @@ func (s *TemporalServer) createSchemas(ctx context.Context, sqlTool, root string
 	return nil
 }
 
-// register waits for the frontend, then creates the namespace and the search attributes; both
-// are left as they are when registered already.
+// register waits for the frontend, then creates the namespace "default" and the search
+// attributes; both are left as they are when registered already.
 func (s *TemporalServer) register(ctx context.Context, cli string) error {
+	return registerNamespace(ctx, cli, s.frontend, "default", func() error {
+		if s.cmd.ProcessState != nil {
+			return errors.New("the server exited")
+		}
+		return nil
+	})
+}
+
+// RegisterNamespace creates a namespace on a running Temporal server (the dev server or the real
+// one) with the workflow's search attributes, as the dev stack registers them on its own, and
+// waits until visibility queries naming them are accepted. Tests that need a world of their own
+// (their own database and worker) use one so the suite's worker never takes their tasks.
+func RegisterNamespace(ctx context.Context, hostPort, namespace string) error {
+	cli, err := TemporalCLI()
+	if err != nil {
+		return err
+	}
+	return registerNamespace(ctx, cli, hostPort, namespace, func() error { return nil })
+}
+
+// registerNamespace creates namespace and the search attributes with the pinned CLI, retrying
+// for a minute while the frontend comes up (alive says whether waiting is still worth it).
+func registerNamespace(ctx context.Context, cli, hostPort, namespace string, alive func() error) error {
 	run := func(args ...string) error {
 		out, err := exec.CommandContext(ctx, cli, append(append([]string{"operator"}, args...),
-			"--address", s.frontend, "--namespace", "default")...).CombinedOutput()
+			"--address", hostPort, "--namespace", namespace)...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("temporal operator %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 		}
@@ -234,7 +257,7 @@ func (s *TemporalServer) register(ctx context.Context, cli string) error {
 	// The frontend caches the namespace's search attributes: they are usable once a visibility
 	// query naming one is accepted.
 	usable := func() error {
-		out, err := exec.CommandContext(ctx, cli, "workflow", "list", "--address", s.frontend, "--namespace", "default",
+		out, err := exec.CommandContext(ctx, cli, "workflow", "list", "--address", hostPort, "--namespace", namespace,
 			"--limit", "1", "--query", workflows.AttrVendor.GetName()+" = 'probe'").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("temporal workflow list by %s: %w: %s", workflows.AttrVendor.GetName(), err, bytes.TrimSpace(out))
@@ -247,8 +270,8 @@ func (s *TemporalServer) register(ctx context.Context, cli string) error {
 		usable,
 	} {
 		for err = step(); err != nil && time.Now().Before(deadline); err = step() {
-			if s.cmd.ProcessState != nil {
-				return errors.New("the server exited")
+			if dead := alive(); dead != nil {
+				return dead
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
