@@ -497,7 +497,7 @@ var docRunners = []*docRunner{
 			"it is run by `make demo` (scripts/demo.sh), which stops at the first answer it does not expect"},
 	{name: "make down", match: exact("make down"),
 		skip: "stops the checkout's dev stack, maybe a running demo's, which a test must leave alone"},
-	{name: "the test suite", match: matches(`^(make (test|test-server|tools)|\.ci/run|go vet|go test( \./\.\.\.)?)$`),
+	{name: "the test suite", match: matches(`^(make (test|test-server|tools|monitoring-check)|\.ci/run|go vet|go test( \./\.\.\.)?)$`),
 		skip: "the test suite itself, or one of its steps: running it from a test would recurse"},
 	{name: "the long runs", match: matches(`^(make (faults|fuzz|mutate)|go test \./faults)$`),
 		skip: "the whole fault suite, fuzzing and mutation testing take many minutes and have targets of their own; " +
@@ -514,6 +514,12 @@ var docRunners = []*docRunner{
 	{name: "temporal workflow describe", doc: "docs/operations.md", match: exact("temporal workflow describe"),
 		skip: "the command's name in a sentence, for a workflow whose tasks fail after an unsafe deploy: the state " +
 			"integration/versioning_test.go makes and finds in the workflow's history"},
+	{name: "the API reference check", doc: "README.md", match: matches(`^(make docs-check|go run \./scripts/docs-serve -listen 127\.0\.0\.1:8090)$`),
+		skip: "installs Chromium when missing and loads the page in it (scripts/docs-check.sh, which runs docs-serve " +
+			"itself); internal/gateway's TestDocsPageIsSelfContained checks the page and its assets"},
+	{name: "the codec credentials pattern", doc: "docs/operations.md",
+		match: exact(`temporal workflow show … --codec-endpoint URL --codec-auth "Bearer TOKEN"`),
+		skip: "a pattern whose URL and TOKEN are placeholders; codec-server's tests check both credentials"},
 	{name: "apikey patterns", doc: "docs/operations.md", match: matches(`^starter apikey (create --company C --role R --label L|revoke ID)$`),
 		skip: "a pattern whose C, R, L and ID are placeholders; the README's apikey commands run with real values"},
 
