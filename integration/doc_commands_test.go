@@ -519,7 +519,7 @@ var docRunners = []*docRunner{
 			"itself); internal/gateway's TestDocsPageIsSelfContained checks the page and its assets"},
 	{name: "the codec credentials pattern", doc: "docs/operations.md",
 		match: exact(`temporal workflow show … --codec-endpoint URL --codec-auth "Bearer TOKEN"`),
-		skip: "a pattern whose URL and TOKEN are placeholders; codec-server's tests check both credentials"},
+		skip:  "a pattern whose URL and TOKEN are placeholders; codec-server's tests check both credentials"},
 	{name: "apikey patterns", doc: "docs/operations.md", match: matches(`^starter apikey (create --company C --role R --label L|revoke ID)$`),
 		skip: "a pattern whose C, R, L and ID are placeholders; the README's apikey commands run with real values"},
 
