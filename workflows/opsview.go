@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
@@ -21,6 +22,32 @@ func (w *invoiceWorkflow) show(ctx workflow.Context) error {
 	}
 	workflow.SetCurrentDetails(ctx, w.details())
 	return nil
+}
+
+// findable sets the search attributes ops find the invoice by, unless its start set them already
+// with these values (invoiceclient's start does; a start from elsewhere may not).
+func (w *invoiceWorkflow) findable(ctx workflow.Context) error {
+	o := w.Order
+	keys := []temporal.SearchAttributeKeyKeyword{AttrVendor, AttrBuyer, AttrPONumber, AttrInvoiceNumber}
+	values := []string{o.VendorID, o.BuyerID, o.PONumber, o.InvoiceNumber}
+	if w.shape >= shapeLocalSteps && setAtStart(workflow.GetTypedSearchAttributes(ctx), keys, values) {
+		return nil
+	}
+	updates := make([]temporal.SearchAttributeUpdate, len(keys))
+	for i, key := range keys {
+		updates[i] = key.ValueSet(values[i])
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, updates...)
+}
+
+// setAtStart reports whether each of keys holds the value at the same place in values.
+func setAtStart(sa temporal.SearchAttributes, keys []temporal.SearchAttributeKeyKeyword, values []string) bool {
+	for i, key := range keys {
+		if got, ok := sa.GetKeyword(key); !ok || got != values[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // waitingFor says who the invoice waits for in its status.
