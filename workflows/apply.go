@@ -85,7 +85,7 @@ func (w *invoiceWorkflow) revise(ctx workflow.Context, req invoice.ActionRequest
 	next := w.Revision + 1
 	var doc invoice.Document
 	err := w.step(ctx, fmt.Sprintf("store the PDF of revision %d", next), acts.StorePDF, activities.StorePDFInput{
-		Order: revised, Revision: next, StagingKey: req.Update.StagingKey, RenderedAt: workflow.Now(ctx),
+		Order: revised, Revision: next, StagingKey: req.Update.StagingKey, RenderedAt: w.renderedAt(ctx, revised),
 	}, &doc)
 	if refusal := refusalOf(err); refusal != nil {
 		return w.refuse(ctx, req, refusal)

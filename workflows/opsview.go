@@ -15,39 +15,32 @@ import (
 
 // show keeps the ops view current: search attributes and the workflow's current details.
 func (w *invoiceWorkflow) show(ctx workflow.Context) error {
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(w.Status)),
+	attrs := []temporal.SearchAttributeUpdate{AttrStatus.ValueSet(string(w.Status)),
 		AttrInvoiceNumber.ValueSet(w.Order.InvoiceNumber), AttrRevision.ValueSet(int64(w.Revision)),
-		AttrUpdatePending.ValueSet(w.UpdatePending), AttrStatusSince.ValueSet(w.StatusSince)); err != nil {
+		AttrUpdatePending.ValueSet(w.UpdatePending), AttrStatusSince.ValueSet(w.StatusSince)}
+	if w.shape >= shapeLocalSteps && w.Status == invoice.StatusP {
+		// Paid is the only way the lifecycle ends: the outcome goes in the same upsert.
+		attrs = append(attrs, AttrOutcome.ValueSet(string(OutcomePaid)))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
 		return err
 	}
 	workflow.SetCurrentDetails(ctx, w.details())
 	return nil
 }
 
-// findable sets the search attributes ops find the invoice by, unless its start set them already
-// with these values (invoiceclient's start does; a start from elsewhere may not).
-func (w *invoiceWorkflow) findable(ctx workflow.Context) error {
-	o := w.Order
-	keys := []temporal.SearchAttributeKeyKeyword{AttrVendor, AttrBuyer, AttrPONumber, AttrInvoiceNumber}
-	values := []string{o.VendorID, o.BuyerID, o.PONumber, o.InvoiceNumber}
-	if w.shape >= shapeLocalSteps && setAtStart(workflow.GetTypedSearchAttributes(ctx), keys, values) {
+// findable sets the search attributes ops find the invoice by, unless the start set them already
+// (ConfirmOrder.SearchAttributesSet). The workflow cannot look: a history read back from the
+// server holds the attributes as they are now in its start event, so a replay would see the
+// values of later upserts there and decide differently.
+func (w *invoiceWorkflow) findable(ctx workflow.Context, setAtStart bool) error {
+	if w.shape >= shapeLocalSteps && setAtStart {
 		return nil
 	}
-	updates := make([]temporal.SearchAttributeUpdate, len(keys))
-	for i, key := range keys {
-		updates[i] = key.ValueSet(values[i])
-	}
-	return workflow.UpsertTypedSearchAttributes(ctx, updates...)
-}
-
-// setAtStart reports whether each of keys holds the value at the same place in values.
-func setAtStart(sa temporal.SearchAttributes, keys []temporal.SearchAttributeKeyKeyword, values []string) bool {
-	for i, key := range keys {
-		if got, ok := sa.GetKeyword(key); !ok || got != values[i] {
-			return false
-		}
-	}
-	return true
+	o := w.Order
+	return workflow.UpsertTypedSearchAttributes(ctx, AttrVendor.ValueSet(o.VendorID),
+		AttrBuyer.ValueSet(o.BuyerID), AttrPONumber.ValueSet(o.PONumber),
+		AttrInvoiceNumber.ValueSet(o.InvoiceNumber))
 }
 
 // waitingFor says who the invoice waits for in its status.

@@ -11,6 +11,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 )
 
 // changeLocalSteps names the change that made an invoice cheaper for the server: the database and
@@ -59,4 +61,18 @@ func (w *invoiceWorkflow) step(ctx workflow.Context, summary string, activity, i
 func isRefusal(err error) bool {
 	var appErr *temporal.ApplicationError
 	return errors.As(err, &appErr) && (appErr.NonRetryable() || slices.Contains(nonRetryableErrorTypes, appErr.Type()))
+}
+
+// renderedAt is the creation date a PDF rendered for o carries. On the current shape it is o's
+// issue date, so rendering a revision again makes the same bytes, stored under the same
+// content-addressed key: a local step lost with its workflow task runs again in a later task,
+// whose time differs. (Issue dates are validated; an unreadable one falls back to the start.)
+func (w *invoiceWorkflow) renderedAt(ctx workflow.Context, o invoice.Order) time.Time {
+	if w.shape < shapeLocalSteps {
+		return workflow.Now(ctx)
+	}
+	if day, err := time.Parse(time.DateOnly, o.IssueDate); err == nil {
+		return day
+	}
+	return workflow.GetInfo(ctx).WorkflowStartTime
 }

@@ -67,7 +67,7 @@ func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
 	w.listen(ctx)
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
 	if in.Resume == nil {
-		if result, done, err := w.create(ctx); done || err != nil {
+		if result, done, err := w.create(ctx, in.SearchAttributesSet); done || err != nil {
 			return result, err
 		}
 	} else if err := w.show(ctx); err != nil {
@@ -95,9 +95,9 @@ type invoiceWorkflow struct {
 
 // create checks eligibility, stores the PDF and creates the AP invoice. done is true when the
 // workflow ends here (not eligible, or the order's content was refused).
-func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
+func (w *invoiceWorkflow) create(ctx workflow.Context, searchAttributesSet bool) (Result, bool, error) {
 	o := w.Order
-	if err := w.findable(ctx); err != nil {
+	if err := w.findable(ctx, searchAttributesSet); err != nil {
 		return Result{}, true, err
 	}
 	workflow.SetCurrentDetails(ctx, "Checking the K2K connection and both companies' settings.")
@@ -114,7 +114,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
 
 	var doc invoice.Document
 	if err := w.step(ctx, "store the PDF of revision 1", acts.StorePDF, activities.StorePDFInput{
-		Order: o, Revision: 1, StagingKey: w.StagingKey, RenderedAt: workflow.Now(ctx),
+		Order: o, Revision: 1, StagingKey: w.StagingKey, RenderedAt: w.renderedAt(ctx, o),
 	}, &doc); err != nil {
 		r, err := w.rejectOr(ctx, err)
 		return r, true, err
@@ -163,8 +163,10 @@ func (w *invoiceWorkflow) followUntilPaid(ctx workflow.Context) (Result, error) 
 	}
 	w.Outcome = OutcomePaid
 	count(ctx, metrics.Paid, nil)
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(OutcomePaid))); err != nil {
-		return Result{}, err
+	if w.shape < shapeLocalSteps { // the current shape set the outcome with status P
+		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(OutcomePaid))); err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{Outcome: OutcomePaid, InvoiceID: w.InvoiceID, Status: w.Status}, nil
 }

@@ -91,7 +91,7 @@ func (c *Client) Confirm(ctx context.Context, o invoice.Order, stagingKey string
 	if err := c.check(ctx, o, stagingKey); err != nil {
 		return Confirmation{}, err
 	}
-	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders, StagingKey: stagingKey}
+	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders, StagingKey: stagingKey, SearchAttributesSet: true}
 	opts := StartOptions(o)
 	conf := Confirmation{WorkflowID: opts.ID}
 	if wait <= 0 {
