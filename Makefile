@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PROFILE ?= dev
 export PROFILE
 
-.PHONY: help demo up down tools build unit test test-server faults fuzz mutate lint fmt clean
+.PHONY: help demo up down tools build unit test test-server monitoring-check faults fuzz mutate docs-check lint fmt clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 14
@@ -28,9 +28,9 @@ build: ## Build the four binaries into bin/: worker, gateway, codec-server, star
 	go build -o bin/ ./worker ./gateway ./codec-server ./starter
 
 # Packages whose tests need no server: the domain, the workflow (testsuite), the activities, the
-# gateway's and the worker's units, configuration, payload encryption, PDF, compose.
+# gateway's and the worker's units, configuration, payload encryption and the codec server, PDF, compose.
 UNIT_PACKAGES = ./internal/invoice ./workflows ./activities ./internal/gateway ./internal/config \
-	./internal/payloadcrypt ./internal/pdf ./internal/pathseg ./internal/compose ./internal/app ./worker
+	./internal/payloadcrypt ./codec-server ./internal/pdf ./internal/pathseg ./internal/compose ./internal/app ./worker
 unit: ## The tests that need no server (seconds; no tools build).
 	go test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)
 
@@ -39,6 +39,7 @@ test: tools ## Run every test: unit, workflow (testsuite), replay and integratio
 	.dev/bin/workflowcheck -config workflowcheck.config.yaml ./...
 	.dev/bin/staticcheck ./...
 	go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) monitoring-check
 	$(MAKE) test-server
 	$(MAKE) fuzz FUZZTIME=10s
 
@@ -48,11 +49,20 @@ test-server: tools ## The integration suite again, on the real Temporal server o
 faults: tools ## Run the whole fault suite (processes killed, rolling restarts, Temporal restarted, S3 and PostgreSQL outages); about 16 minutes.
 	K2K_FAULTS=full go test -count=1 -timeout 60m -v ./faults
 
+# A module of its own (deploy/monitoring-check/doc.go says why), so `go test ./...` above skips it.
+MONITORING_CHECK = deploy/monitoring-check
+monitoring-check: tools ## Check deploy/prometheus and deploy/grafana: Prometheus' parser, metrics a real worker and gateway export, the alerts the ops guide names.
+	cd $(MONITORING_CHECK) && go vet ./... && ../../.dev/bin/staticcheck ./...
+	cd $(MONITORING_CHECK) && go test $(GO_TEST_FLAGS) ./...
+
 FUZZTIME ?= 60s
 fuzz: ## Fuzz request decoding and the workflow against its model (briefly in make test; FUZZTIME=5m for longer).
 	go test -run='^$$' -fuzz=FuzzDecodeOrder -fuzztime=$(FUZZTIME) ./internal/invoice
 	go test -run='^$$' -fuzz=FuzzDecodeActionBody -fuzztime=$(FUZZTIME) ./internal/gateway
 	go test -run='^$$' -fuzz=FuzzWorkflowModel -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./workflows
+
+docs-check: ## Load the gateway's API reference page (/docs) in headless Chromium (installed if missing) with no network; prints a screenshot's path.
+	scripts/docs-check.sh
 
 MUTATE_PACKAGES ?= internal/invoice workflows activities internal/gateway
 mutate: .dev/bin/gremlins ## Mutation testing (gremlins): efficacy and mutant coverage of each package's own tests.
@@ -66,6 +76,7 @@ lint: tools ## gofmt, go vet, staticcheck and workflowcheck (determinism of work
 	go vet ./...
 	.dev/bin/staticcheck ./...
 	.dev/bin/workflowcheck -config workflowcheck.config.yaml ./...
+	cd $(MONITORING_CHECK) && go vet ./... && ../../.dev/bin/staticcheck ./...
 
 clean: down ## Stop the dev stack and delete its state.
 	rm -rf .dev bin

@@ -1,7 +1,8 @@
 // Command gateway is the HTTP API of K2K Auto-Invoice for ERP backends that do not use the
 // Temporal SDK: API keys per company and role, idempotency keys, problem+json answers, the
-// OpenAPI description at /openapi.json (see internal/gateway). Run as many replicas as needed
-// behind a load balancer; they share nothing but PostgreSQL, S3 and Temporal.
+// OpenAPI description at /openapi.json and its reference page at /docs (see internal/gateway).
+// Run as many replicas as needed behind a load balancer; they share nothing but PostgreSQL, S3
+// and Temporal.
 //
 //	gateway              serve until SIGINT/SIGTERM (requests in flight get 30 s to finish)
 //	gateway healthcheck  exit 0 when the gateway on this host answers /healthz

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k2kinvoice/autoinvoice/internal/codecauth"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/testenv"
@@ -54,7 +55,12 @@ func codecServerURL(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		codecURL = httptest.NewServer(codec.CodecServer(nil, codecToken, slog.New(slog.NewTextHandler(io.Discard, nil)))).URL
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		auth, err := codecauth.New(context.Background(), codecauth.Config{StaticToken: codecToken}, nil, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codecURL = httptest.NewServer(codec.CodecServer(nil, auth, log)).URL
 	})
 	return codecURL
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/k2kinvoice/autoinvoice/internal/codecauth"
 	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/workflows"
@@ -45,8 +46,9 @@ var workerEnv = []string{
 const gatewayListen = "0.0.0.0:8088"
 
 // loadProject loads the repository's docker-compose.yml the way `docker compose` would, with a
-// fixed, empty environment so that the developer's shell cannot change the result.
-func loadProject(t *testing.T) *types.Project {
+// fixed, empty environment so that the developer's shell cannot change the result, and the given
+// profiles enabled (none: what a plain `docker compose up` starts).
+func loadProject(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -59,6 +61,7 @@ func loadProject(t *testing.T) *types.Project {
 	}
 	project, err := loader.LoadWithContext(context.Background(), details, func(o *loader.Options) {
 		o.SetProjectName("k2k-autoinvoice", true)
+		o.Profiles = profiles
 	})
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load with the compose loader: %v", err)
@@ -378,6 +381,16 @@ func TestCodecServerAndPayloadKeys(t *testing.T) {
 	if v := ui.Environment["TEMPORAL_CODEC_ENDPOINT"]; v == nil || !strings.HasSuffix(*v, ":8089") {
 		t.Errorf("temporal-ui TEMPORAL_CODEC_ENDPOINT = %v, want the codec server's published port 8089", v)
 	}
+	// The UI forwards its user's token only to an https codec endpoint, and the codec server
+	// accepts it only with a JWKS to verify it against.
+	if v := ui.Environment["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"]; v != nil && strings.EqualFold(*v, "true") {
+		if e := ui.Environment["TEMPORAL_CODEC_ENDPOINT"]; e == nil || !strings.HasPrefix(*e, "https://") {
+			t.Errorf("temporal-ui passes its access token to %v: the UI does so only to an https endpoint", e)
+		}
+		if codec.Environment["K2K_CODEC_JWKS_URL"] == nil {
+			t.Error("temporal-ui passes its access token but codec has no K2K_CODEC_JWKS_URL to verify it with")
+		}
+	}
 	origins := codec.Environment["K2K_CODEC_CORS_ORIGINS"]
 	if origins == nil || !strings.Contains(*origins, "http://localhost:8080") {
 		t.Errorf("codec K2K_CODEC_CORS_ORIGINS = %v, want the UI's origin http://localhost:8080", origins)
@@ -424,8 +437,13 @@ func TestAppHealthchecks(t *testing.T) {
 // reads (a misspelt name would be silently ignored).
 func TestEnvironmentMatchesTheCodesConfiguration(t *testing.T) {
 	known := map[string]bool{"K2K_GATEWAY_LISTEN": true, "K2K_WORKER_HTTP_LISTEN": true, "K2K_SHUTDOWN_TIMEOUT": true,
-		"K2K_CODEC_LISTEN": true, "K2K_CODEC_CORS_ORIGINS": true, "K2K_CODEC_AUTH_TOKEN": true, "K2K_TEMPORAL_UI_URL": true,
+		"K2K_CODEC_LISTEN": true, "K2K_CODEC_CORS_ORIGINS": true, "K2K_TEMPORAL_UI_URL": true,
 		"K2K_GATEWAY_PDF_LINK_TTL": true}
+	// The codec server's authentication (static token, JWKS, issuer, audience).
+	auth := reflect.TypeFor[codecauth.Config]()
+	for i := range auth.NumField() {
+		known[auth.Field(i).Tag.Get("env")] = true
+	}
 	var required []string
 	cfg := reflect.TypeFor[config.Config]()
 	for i := range cfg.NumField() {

@@ -84,11 +84,15 @@ func Routes() []string {
 	return out
 }
 
-// Handler routes the API, and serves the gateway's metrics at GET /metrics.
+// Handler routes the API, and serves the gateway's metrics at GET /metrics and the API reference
+// page at GET /docs.
 func (s *Server) Handler() http.Handler {
 	m := newMetrics()
 	mux := http.NewServeMux()
 	for pattern, h := range s.routes() {
+		mux.Handle(pattern, m.measured(pattern, h))
+	}
+	for pattern, h := range docsRoutes() {
 		mux.Handle(pattern, m.measured(pattern, h))
 	}
 	mux.Handle("GET /metrics", m.handler())

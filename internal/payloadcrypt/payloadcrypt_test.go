@@ -2,6 +2,7 @@ package payloadcrypt
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/k2kinvoice/autoinvoice/internal/codecauth"
 )
 
 func key(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
@@ -83,7 +86,12 @@ func TestCodecServerCORSAndAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logged bytes.Buffer
-	srv := httptest.NewServer(c.CodecServer([]string{"http://ui.example"}, "s3cret", slog.New(slog.NewTextHandler(&logged, nil))))
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	auth, err := codecauth.New(context.Background(), codecauth.Config{StaticToken: "s3cret"}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.CodecServer([]string{"http://ui.example"}, auth, log))
 	defer srv.Close()
 	encoded, _ := converter.GetDefaultDataConverter().ToPayloads("INV-SECRET-42")
 	sealed, _ := c.Encode(encoded.GetPayloads())
@@ -121,14 +129,14 @@ func TestCodecServerCORSAndAuth(t *testing.T) {
 	}
 
 	// Every decode is logged, who and which namespace, never the payloads.
-	log := logged.String()
-	for _, want := range []string{"path=/decode namespace=default status=401", "path=/decode namespace=default status=200"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("access log lacks %q:\n%s", want, log)
+	access := logged.String()
+	for _, want := range []string{"path=/decode namespace=default status=401", "path=/decode namespace=default status=200 who=static-token"} {
+		if !strings.Contains(access, want) {
+			t.Errorf("access log lacks %q:\n%s", want, access)
 		}
 	}
-	if strings.Contains(log, "INV-SECRET-42") || strings.Contains(log, base64.StdEncoding.EncodeToString([]byte(`"INV-SECRET-42"`))) {
-		t.Errorf("the access log holds a payload:\n%s", log)
+	if strings.Contains(access, "INV-SECRET-42") || strings.Contains(access, base64.StdEncoding.EncodeToString([]byte(`"INV-SECRET-42"`))) {
+		t.Errorf("the access log holds a payload:\n%s", access)
 	}
 	// /healthz answers without a token.
 	resp, err = http.Get(srv.URL + "/healthz")

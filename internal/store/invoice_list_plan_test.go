@@ -11,7 +11,6 @@ import (
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
-	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 )
 
 // TestInvoiceListReadsAPageInIndexOrder checks the plan PostgreSQL picks for every filter of the
@@ -21,19 +20,8 @@ import (
 // primary key, never a sort of more than a few rows.
 func TestInvoiceListReadsAPageInIndexOrder(t *testing.T) {
 	ctx := context.Background()
-	url, drop, err := testenv.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(drop)
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx, quiet); err != nil {
-		t.Fatal(err)
-	}
+	url := freshDatabase(t)
+	openAt(t, url) // the schema
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -37,8 +37,14 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // open returns a store on the test database with the schema applied.
 func open(t *testing.T) *store.Store {
 	t.Helper()
+	return openAt(t, databaseURL)
+}
+
+// openAt returns a store on the database at url with the schema applied.
+func openAt(t *testing.T, url string) *store.Store {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, databaseURL)
+	st, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,13 +85,20 @@ func newInvoice(o invoice.Order, workflowID string) store.NewInvoice {
 	}
 }
 
-func TestMigrateConcurrentlyIsSafeAndRepeatable(t *testing.T) {
-	ctx := context.Background()
-	url, drop, err := testenv.NewDatabase(ctx)
+// freshDatabase creates an empty database for one test, dropped when it ends.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	url, drop, err := testenv.NewDatabase(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(drop)
+	return url
+}
+
+func TestMigrateConcurrentlyIsSafeAndRepeatable(t *testing.T) {
+	ctx := context.Background()
+	url := freshDatabase(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {

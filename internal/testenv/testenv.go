@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -88,19 +89,24 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// RepoRoot is the repository's top folder (where go.mod is), found from the working directory.
+// mainModule is the module line of the repository's own go.mod. Nested modules (the tools, the
+// monitoring check) have go.mod files of their own, which RepoRoot passes over.
+const mainModule = "module github.com/k2kinvoice/autoinvoice\n"
+
+// RepoRoot is the repository's top folder (where the main module's go.mod is), found from the
+// working directory: the tests of a nested module find the same folder and tools.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(data), mainModule) {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
+			return "", errors.New("the go.mod of github.com/k2kinvoice/autoinvoice is not found above the working directory")
 		}
 		dir = parent
 	}
