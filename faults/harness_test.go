@@ -226,7 +226,7 @@ func (r *run) retrying(ctx context.Context, what string, attempt func() error) e
 func (r *run) confirm(ctx context.Context, o invoice.Order) (string, error) {
 	id := r.ledger.Order(o)
 	return id, r.retrying(ctx, "confirm "+o.PONumber, func() error {
-		_, err := r.client.Confirm(ctx, o, "")
+		_, err := r.client.Confirm(ctx, o, "", 0)
 		return err
 	})
 }

@@ -26,15 +26,14 @@ func confirmAndSettle(t *testing.T, o invoice.Order, vendorPDF []byte) workflows
 			t.Fatalf("stage the vendor PDF: %v", err)
 		}
 	}
-	conf, err := client.Confirm(within(t, 10*time.Second), o, stagingKey)
+	conf, err := client.Confirm(within(t, 40*time.Second), o, stagingKey, 30*time.Second)
 	if err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
-	st, err := client.AwaitSettled(within(t, 30*time.Second), conf.WorkflowID)
-	if err != nil {
-		t.Fatal(err)
+	if conf.State == nil {
+		t.Fatalf("confirm: workflow %s did not answer within 30 s", conf.WorkflowID)
 	}
-	return st
+	return *conf.State
 }
 
 // invoiceObjects lists the PDF objects stored for an order's vendor and buyer.
@@ -175,7 +174,7 @@ func TestDuplicateConfirmationsMakeOneInvoice(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			conf, err := client.Confirm(within(t, 20*time.Second), o, "")
+			conf, err := client.Confirm(within(t, 20*time.Second), o, "", 15*time.Second)
 			runIDs[i], errs[i] = conf.RunID, err
 		})
 	}
@@ -193,7 +192,7 @@ func TestDuplicateConfirmationsMakeOneInvoice(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once more after it settled: the same workflow comes back.
-	again, err := client.Confirm(within(t, 10*time.Second), o, "")
+	again, err := client.Confirm(within(t, 10*time.Second), o, "", 5*time.Second)
 	if err != nil || again.RunID != runIDs[0] {
 		t.Errorf("re-delivered confirmation: run %s, %v; want run %s", again.RunID, err, runIDs[0])
 	}

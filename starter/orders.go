@@ -46,22 +46,19 @@ func (c *confirmCmd) Run(ctx context.Context, root *cli) error {
 			return err
 		}
 	}
-	conf, err := ic.Confirm(ctx, order, stagingKey)
+	conf, err := ic.Confirm(ctx, order, stagingKey, c.Wait)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("workflow   %s (run %s)\n", conf.WorkflowID, conf.RunID)
 	fmt.Printf("temporal   %s\n", root.uiLink(deps.Namespace, conf.WorkflowID))
-	if c.Wait <= 0 {
+	switch {
+	case c.Wait <= 0:
 		return nil
+	case conf.State == nil:
+		return fmt.Errorf("workflow %s has not settled within %s; it goes on (see `starter status`)", conf.WorkflowID, c.Wait)
 	}
-	wctx, cancel := context.WithTimeout(ctx, c.Wait)
-	defer cancel()
-	st, err := ic.AwaitSettled(wctx, conf.WorkflowID)
-	if err != nil {
-		return err
-	}
-	printState(st)
+	printState(*conf.State)
 	return nil
 }
 

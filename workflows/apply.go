@@ -68,7 +68,7 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, item QueuedAction) error {
 	if req.Action == invoice.ActionMarkPaid {
 		e.Reason = strings.TrimSuffix(fmt.Sprintf("paid on %s, payment reference %s; %s", req.PaymentDate, req.PaymentReference, req.Reason), "; ")
 	}
-	err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil)
+	err := w.step(ctx, e.Summary(), acts.RecordEvent, e, nil)
 	if refusal := refusalOf(err); refusal != nil {
 		return w.refuse(ctx, req, refusal)
 	} else if err != nil {
@@ -84,9 +84,9 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, item QueuedAction) error {
 func (w *invoiceWorkflow) revise(ctx workflow.Context, req invoice.ActionRequest, revised invoice.Order) error {
 	next := w.Revision + 1
 	var doc invoice.Document
-	err := workflow.ExecuteActivity(summarized(ctx, fmt.Sprintf("store the PDF of revision %d", next)), acts.StorePDF, activities.StorePDFInput{
-		Order: revised, Revision: next, StagingKey: req.Update.StagingKey, RenderedAt: workflow.Now(ctx),
-	}).Get(ctx, &doc)
+	err := w.step(ctx, fmt.Sprintf("store the PDF of revision %d", next), acts.StorePDF, activities.StorePDFInput{
+		Order: revised, Revision: next, StagingKey: req.Update.StagingKey, RenderedAt: w.renderedAt(ctx, revised),
+	}, &doc)
 	if refusal := refusalOf(err); refusal != nil {
 		return w.refuse(ctx, req, refusal)
 	} else if err != nil {
@@ -95,9 +95,9 @@ func (w *invoiceWorkflow) revise(ctx workflow.Context, req invoice.ActionRequest
 	e := w.event(ctx, invoice.EventTransition)
 	e.Action, e.Actor, e.From, e.To, e.Reason = req.Action, req.Actor, w.Status, invoice.StatusAP, req.Reason
 	e.UpdatePending, e.Revision = true, next
-	err = workflow.ExecuteActivity(summarized(ctx, fmt.Sprintf("store revision %d (%s)", next, revised.InvoiceNumber)), acts.ReviseInvoice, activities.ReviseInput{
+	err = w.step(ctx, fmt.Sprintf("store revision %d (%s)", next, revised.InvoiceNumber), acts.ReviseInvoice, activities.ReviseInput{
 		InvoiceID: w.InvoiceID, Revision: next, Order: revised, Document: doc, Event: e,
-	}).Get(ctx, nil)
+	}, nil)
 	if refusal := refusalOf(err); refusal != nil {
 		return w.refuse(ctx, req, refusal)
 	} else if err != nil {
@@ -149,7 +149,7 @@ func (w *invoiceWorkflow) refuse(ctx workflow.Context, req invoice.ActionRequest
 	e := w.event(ctx, invoice.EventRefused)
 	e.Action, e.Actor, e.From, e.To, e.Code, e.Reason = req.Action, req.Actor, w.Status, w.Status, string(r.Code), r.Reason
 	e.UpdatePending = w.UpdatePending
-	err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil)
+	err := w.step(ctx, e.Summary(), acts.RecordEvent, e, nil)
 	if refusalOf(err) != nil {
 		// The store escapes what a refused request held, so this is not expected; if it happens
 		// the refusal is still answered, and ops see the failure in the log and the metric.

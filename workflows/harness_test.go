@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
@@ -98,6 +99,7 @@ type harness struct {
 	mu             sync.Mutex
 	verifyCalls    []activities.EligibilityInput
 	storeCalls     []activities.StorePDFInput
+	storeLocal     []bool // per StorePDF attempt: whether it ran as a local activity
 	createCalls    []activities.CreateInvoiceInput
 	recordAttempts []invoice.Event          // every RecordEvent attempt, failed ones included
 	reviseCalls    []activities.ReviseInput // every ReviseInvoice attempt, failed ones included
@@ -130,10 +132,11 @@ func newHarness(t *testing.T) *harness {
 			return h.eligibility, nil
 		})
 	env.OnActivity(testActs.StorePDF, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.StorePDFInput) (invoice.Document, error) {
+		func(ctx context.Context, in activities.StorePDFInput) (invoice.Document, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.storeCalls = append(h.storeCalls, in)
+			h.storeLocal = append(h.storeLocal, activity.GetInfo(ctx).IsLocalActivity)
 			if h.storeErr != nil {
 				if err := h.storeErr(len(h.storeCalls)); err != nil {
 					return invoice.Document{}, err

@@ -15,12 +15,21 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 )
 
-// registerHandlers registers the status query and, for every action, an update whose validator
+// registerHandlers registers the status query, the confirmation update and, for every action, an update whose validator
 // refuses what Decide would refuse (refusals never enter history). An accepted update waits in
 // the inbox like a signal, and returns the answer once the workflow has handled it.
 func (w *invoiceWorkflow) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (State, error) { return w.State, nil },
 		workflow.QueryHandlerOptions{Description: QueryStatusDescription}); err != nil {
+		return err
+	}
+	settled := func() bool { return w.Status != "" || w.Outcome != "" }
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateConfirmation, func(ctx workflow.Context) (State, error) {
+		if err := workflow.Await(ctx, settled); err != nil {
+			return State{}, err
+		}
+		return w.State, nil
+	}, workflow.UpdateHandlerOptions{Description: UpdateConfirmationDescription}); err != nil {
 		return err
 	}
 	for _, m := range messages {

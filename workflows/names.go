@@ -20,12 +20,19 @@ const InvoiceWorkflowType = "K2KInvoice"
 // QueryStatus returns the invoice's current State.
 const QueryStatus = "status"
 
+// UpdateConfirmation answers a confirmation with the invoice's State, once the order is an AP
+// invoice or the workflow ended without one. invoiceclient sends it with the workflow's start
+// (update-with-start), so a confirmation is answered in one round trip; it changes nothing, and
+// sent again later it answers with the state then.
+const UpdateConfirmation = "confirmation"
+
 // Descriptions of the messages, as the Temporal UI shows them: a signal or an update says what
 // its action does (invoice.Summary) and how the sender learns the answer.
 const (
-	QueryStatusDescription  = "The invoice's whole state: order, status and since when, revisions and their PDFs, warning, transitions, and the answer to every idempotency key."
-	SignalDescriptionSuffix = " Fire-and-forget: the answer is in the status query under the request's idempotency key."
-	UpdateDescriptionSuffix = " Answers accepted, or refused with a reason (a non-retryable error whose type is the refusal code)."
+	UpdateConfirmationDescription = "Answers with the invoice's state once the confirmed order is an AP invoice, or ended without one (not eligible, rejected). Changes nothing."
+	QueryStatusDescription        = "The invoice's whole state: order, status and since when, revisions and their PDFs, warning, transitions, and the answer to every idempotency key."
+	SignalDescriptionSuffix       = " Fire-and-forget: the answer is in the status query under the request's idempotency key."
+	UpdateDescriptionSuffix       = " Answers accepted, or refused with a reason (a non-retryable error whose type is the refusal code)."
 )
 
 // Message names, one per human action: the action's name with '-' for '_'. Each is the name of

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
@@ -14,13 +15,32 @@ import (
 
 // show keeps the ops view current: search attributes and the workflow's current details.
 func (w *invoiceWorkflow) show(ctx workflow.Context) error {
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(w.Status)),
+	attrs := []temporal.SearchAttributeUpdate{AttrStatus.ValueSet(string(w.Status)),
 		AttrInvoiceNumber.ValueSet(w.Order.InvoiceNumber), AttrRevision.ValueSet(int64(w.Revision)),
-		AttrUpdatePending.ValueSet(w.UpdatePending), AttrStatusSince.ValueSet(w.StatusSince)); err != nil {
+		AttrUpdatePending.ValueSet(w.UpdatePending), AttrStatusSince.ValueSet(w.StatusSince)}
+	if w.shape >= shapeLocalSteps && w.Status == invoice.StatusP {
+		// Paid is the only way the lifecycle ends: the outcome goes in the same upsert.
+		attrs = append(attrs, AttrOutcome.ValueSet(string(OutcomePaid)))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
 		return err
 	}
 	workflow.SetCurrentDetails(ctx, w.details())
 	return nil
+}
+
+// findable sets the search attributes ops find the invoice by, unless the start set them already
+// (ConfirmOrder.SearchAttributesSet). The workflow cannot look: a history read back from the
+// server holds the attributes as they are now in its start event, so a replay would see the
+// values of later upserts there and decide differently.
+func (w *invoiceWorkflow) findable(ctx workflow.Context, setAtStart bool) error {
+	if w.shape >= shapeLocalSteps && setAtStart {
+		return nil
+	}
+	o := w.Order
+	return workflow.UpsertTypedSearchAttributes(ctx, AttrVendor.ValueSet(o.VendorID),
+		AttrBuyer.ValueSet(o.BuyerID), AttrPONumber.ValueSet(o.PONumber),
+		AttrInvoiceNumber.ValueSet(o.InvoiceNumber))
 }
 
 // waitingFor says who the invoice waits for in its status.

@@ -20,6 +20,9 @@ func (w *invoiceWorkflow) awaitInbox(ctx workflow.Context) (bool, error) {
 		return len(w.Inbox) > 0 || w.continueAsNewDue(ctx) || len(w.unknownSignals(ctx)) > 0
 	}
 	due, ok := w.nextReminder()
+	if w.shape >= shapeLocalSteps {
+		return w.awaitInboxOrReminder(ctx, wake, due, ok)
+	}
 	if !ok {
 		return true, workflow.Await(ctx, wake)
 	}
@@ -27,8 +30,51 @@ func (w *invoiceWorkflow) awaitInbox(ctx workflow.Context) (bool, error) {
 	if wait <= 0 {
 		return wake(), nil
 	}
-	return workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{
-		Summary: fmt.Sprintf("reminder %d of %d if still in %s", w.RemindersSent+1, w.Reminders.Max, w.Status)}}, wake)
+	// The SDK leaves this timer running once wake holds: it fires later, for nothing.
+	return workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: w.reminderTimerOptions()}, wake)
+}
+
+// reminderTimer is the timer of the next reminder of the current stay.
+type reminderTimer struct {
+	due    time.Time
+	fired  workflow.Future
+	cancel workflow.CancelFunc
+}
+
+// awaitInboxOrReminder is awaitInbox with one reminder timer at a time: started when a stay's next
+// reminder is known, kept while the invoice waits for it, and cancelled as soon as the stay it
+// belongs to ends, so it never fires for nothing. A run that ends leaves it: the server drops it.
+func (w *invoiceWorkflow) awaitInboxOrReminder(ctx workflow.Context, wake func() bool, due time.Time, ok bool) (bool, error) {
+	if w.reminder != nil && (!ok || !w.reminder.due.Equal(due)) {
+		w.reminder.cancel()
+		w.reminder = nil
+	}
+	if !ok {
+		return true, workflow.Await(ctx, wake)
+	}
+	wait := due.Sub(workflow.Now(ctx))
+	if wait <= 0 {
+		return wake(), nil
+	}
+	if w.reminder == nil {
+		tctx, cancel := workflow.WithCancel(ctx)
+		w.reminder = &reminderTimer{due: due, cancel: cancel,
+			fired: workflow.NewTimerWithOptions(tctx, wait, w.reminderTimerOptions())}
+	}
+	fired := w.reminder.fired
+	if err := workflow.Await(ctx, func() bool { return wake() || fired.IsReady() }); err != nil {
+		return false, err
+	}
+	if wake() {
+		return true, nil
+	}
+	w.reminder = nil
+	return false, nil
+}
+
+// reminderTimerOptions name the reminder timer in the Temporal UI.
+func (w *invoiceWorkflow) reminderTimerOptions() workflow.TimerOptions {
+	return workflow.TimerOptions{Summary: fmt.Sprintf("reminder %d of %d if still in %s", w.RemindersSent+1, w.Reminders.Max, w.Status)}
 }
 
 // nextReminder is when the next reminder of this stay falls due, if one does.
@@ -48,7 +94,7 @@ func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 	e.From, e.To, e.Code = w.Status, w.Status, "waiting_in_"+string(w.Status)
 	e.Reason = fmt.Sprintf("in %s (%s) since %s, waiting for %s; reminder %d of %d", w.Status, w.Status.Label(),
 		w.StatusSince.UTC().Format(time.RFC3339), w.waitingFor(), w.RemindersSent, w.Reminders.Max)
-	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
+	if err := w.step(ctx, e.Summary(), acts.RecordEvent, e, nil); err != nil {
 		return err
 	}
 	note := activities.Notification{EventKey: e.Key, Kind: string(e.Kind), WorkflowID: w.WorkflowID,

@@ -14,6 +14,9 @@ type ConfirmOrder struct {
 	// Reminders says when to remind people of an invoice waiting in a status; zero values take
 	// DefaultReminders.
 	Reminders ReminderPolicy `json:"reminders"`
+	// SearchAttributesSet says the start set K2KVendor, K2KBuyer, K2KPONumber and K2KInvoiceNumber
+	// to this order's values (invoiceclient.StartOptions does), so the workflow need not.
+	SearchAttributesSet bool `json:"search_attributes_set,omitempty"`
 	// ContinueAsNewAfterEvents continues the workflow as new once its history holds this many
 	// events, besides whenever the server suggests it. 0: only when suggested. For tests.
 	ContinueAsNewAfterEvents int `json:"continue_as_new_after_events,omitempty"`

@@ -60,13 +60,14 @@ func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
 		}
 	}
 	w.Runs++
+	w.shape = workflow.GetVersion(ctx, changeLocalSteps, workflow.DefaultVersion, shapeLocalSteps)
 	if err := w.registerHandlers(ctx); err != nil {
 		return Result{}, err
 	}
 	w.listen(ctx)
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
 	if in.Resume == nil {
-		if result, done, err := w.create(ctx); done || err != nil {
+		if result, done, err := w.create(ctx, in.SearchAttributesSet); done || err != nil {
 			return result, err
 		}
 	} else if err := w.show(ctx); err != nil {
@@ -78,6 +79,10 @@ func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
 // invoiceWorkflow is the running workflow: its state and the rules that change it.
 type invoiceWorkflow struct {
 	State
+	// shape is this run's version of changeLocalSteps.
+	shape workflow.Version
+	// reminder is the running reminder timer of the current stay, if any (current shape only).
+	reminder *reminderTimer
 	// actedThisRun counts the actions this run handled; a run continues as new only after
 	// progress, so a low history limit cannot loop.
 	actedThisRun int
@@ -90,18 +95,16 @@ type invoiceWorkflow struct {
 
 // create checks eligibility, stores the PDF and creates the AP invoice. done is true when the
 // workflow ends here (not eligible, or the order's content was refused).
-func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
+func (w *invoiceWorkflow) create(ctx workflow.Context, searchAttributesSet bool) (Result, bool, error) {
 	o := w.Order
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrVendor.ValueSet(o.VendorID),
-		AttrBuyer.ValueSet(o.BuyerID), AttrPONumber.ValueSet(o.PONumber),
-		AttrInvoiceNumber.ValueSet(o.InvoiceNumber)); err != nil {
+	if err := w.findable(ctx, searchAttributesSet); err != nil {
 		return Result{}, true, err
 	}
 	workflow.SetCurrentDetails(ctx, "Checking the K2K connection and both companies' settings.")
 
 	var eligibility invoice.Eligibility
-	if err := workflow.ExecuteActivity(summarized(ctx, "check the K2K connection and both settings of "+o.VendorID+" → "+o.BuyerID), acts.VerifyEligibility,
-		activities.EligibilityInput{VendorID: o.VendorID, BuyerID: o.BuyerID}).Get(ctx, &eligibility); err != nil {
+	if err := w.step(ctx, "check the K2K connection and both settings of "+o.VendorID+" → "+o.BuyerID, acts.VerifyEligibility,
+		activities.EligibilityInput{VendorID: o.VendorID, BuyerID: o.BuyerID}, &eligibility); err != nil {
 		return Result{}, true, err
 	}
 	if !eligibility.Eligible {
@@ -110,17 +113,17 @@ func (w *invoiceWorkflow) create(ctx workflow.Context) (Result, bool, error) {
 	}
 
 	var doc invoice.Document
-	if err := workflow.ExecuteActivity(summarized(ctx, "store the PDF of revision 1"), acts.StorePDF, activities.StorePDFInput{
-		Order: o, Revision: 1, StagingKey: w.StagingKey, RenderedAt: workflow.Now(ctx),
-	}).Get(ctx, &doc); err != nil {
+	if err := w.step(ctx, "store the PDF of revision 1", acts.StorePDF, activities.StorePDFInput{
+		Order: o, Revision: 1, StagingKey: w.StagingKey, RenderedAt: w.renderedAt(ctx, o),
+	}, &doc); err != nil {
 		r, err := w.rejectOr(ctx, err)
 		return r, true, err
 	}
 	created := w.event(ctx, invoice.EventInvoiceCreated)
 	created.To, created.Revision = invoice.StatusAP, 1
-	if err := workflow.ExecuteActivity(summarized(ctx, "create AP invoice "+o.InvoiceNumber), acts.CreateAPInvoice, activities.CreateInvoiceInput{
+	if err := w.step(ctx, "create AP invoice "+o.InvoiceNumber, acts.CreateAPInvoice, activities.CreateInvoiceInput{
 		WorkflowID: w.WorkflowID, Order: o, Document: doc, Event: created,
-	}).Get(ctx, &w.InvoiceID); err != nil {
+	}, &w.InvoiceID); err != nil {
 		r, err := w.rejectOr(ctx, err)
 		return r, true, err
 	}
@@ -160,8 +163,10 @@ func (w *invoiceWorkflow) followUntilPaid(ctx workflow.Context) (Result, error) 
 	}
 	w.Outcome = OutcomePaid
 	count(ctx, metrics.Paid, nil)
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(OutcomePaid))); err != nil {
-		return Result{}, err
+	if w.shape < shapeLocalSteps { // the current shape set the outcome with status P
+		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(OutcomePaid))); err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{Outcome: OutcomePaid, InvoiceID: w.InvoiceID, Status: w.Status}, nil
 }
@@ -199,7 +204,7 @@ func (w *invoiceWorkflow) rejectOr(ctx workflow.Context, err error) (Result, err
 func (w *invoiceWorkflow) finishWithout(ctx workflow.Context, outcome Outcome, kind invoice.EventKind, code, reason string) (Result, error) {
 	e := w.event(ctx, kind)
 	e.Code, e.Reason = code, reason
-	if err := workflow.ExecuteActivity(summarized(ctx, e.Summary()), acts.RecordEvent, e).Get(ctx, nil); err != nil {
+	if err := w.step(ctx, e.Summary(), acts.RecordEvent, e, nil); err != nil {
 		return Result{}, err
 	}
 	w.Outcome, w.Reason = outcome, code+": "+reason

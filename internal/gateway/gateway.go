@@ -37,6 +37,9 @@ const (
 	MaxJSONBytes      = 1 << 20 // a JSON body
 	maxHeaderValueLen = 200
 	requestTimeout    = 30 * time.Second
+	// confirmWait is how long a confirmation waits for the invoice to be in AP before it answers
+	// 202 (the workflow goes on).
+	confirmWait = 10 * time.Second
 )
 
 // Server serves the API.

@@ -4,7 +4,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"time"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/workflows"
@@ -85,17 +83,14 @@ func (s *Server) confirmOrder(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	conf, err := s.Invoices.Confirm(r.Context(), o, stagingKey)
+	conf, err := s.Invoices.Confirm(r.Context(), o, stagingKey, confirmWait)
 	if err != nil {
 		s.fail(w, prefixFields(err, "order."))
 		return
 	}
-	wait, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	st, err := s.Invoices.AwaitSettled(wait, conf.WorkflowID)
-	resp := OrderResponse{WorkflowID: conf.WorkflowID}
+	resp, st := OrderResponse{WorkflowID: conf.WorkflowID}, conf.State
 	switch {
-	case err != nil:
+	case st == nil:
 		writeJSON(w, http.StatusAccepted, resp)
 	case st.Outcome != "" && st.Outcome != workflows.OutcomePaid:
 		resp.Outcome, resp.Reason = st.Outcome, st.Reason

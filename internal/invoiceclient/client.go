@@ -62,32 +62,94 @@ func (c *Client) updateSlot(ctx context.Context, workflowID string) (func(), err
 	}
 }
 
-// Confirmation identifies the workflow of a confirmed order.
+// Confirmation identifies the workflow of a confirmed order and, when Confirm waited for it,
+// the invoice's state.
 type Confirmation struct {
 	WorkflowID string
-	RunID      string
+	// RunID is the run the confirmation found or started; empty when it is not known (the
+	// workflow had not answered within the wait, or the start was a duplicate of a closed run).
+	RunID string
+	// State is the invoice's state once the order was an AP invoice or ended without one; nil when
+	// Confirm did not wait, or the workflow had not answered within the wait (it goes on).
+	State *workflows.State
 }
 
-// Confirm starts the workflow of a confirmed order, or returns the one already there: the workflow
+// Confirm starts the workflow of a confirmed order, or finds the one already there: the workflow
 // ID derives from the order's business key, a running workflow is reused and a closed one is
 // never started again, so a re-delivered confirmation never makes a second invoice.
+//
+// With wait > 0 Confirm also waits, at most that long, for the workflow's answer: the start and
+// the workflow's confirmation update go in one call (update-with-start), so the answer arrives as
+// soon as the invoice is in AP, without polling. A closed workflow is answered from its state; a
+// worker too old to know the update is polled.
 //
 // stagingKey is where the vendor's own PDF waits (StagePDF staged and checked it), empty when the
 // invoice's PDF is to be rendered. Bad input is refused before anything is started, with a
 // *invoice.ValidationError naming each field and rule: the order's own rules, unknown companies,
 // and a staging key that names no staged upload.
-func (c *Client) Confirm(ctx context.Context, o invoice.Order, stagingKey string) (Confirmation, error) {
+func (c *Client) Confirm(ctx context.Context, o invoice.Order, stagingKey string, wait time.Duration) (Confirmation, error) {
 	if err := c.check(ctx, o, stagingKey); err != nil {
 		return Confirmation{}, err
 	}
-	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders, StagingKey: stagingKey}
+	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders, StagingKey: stagingKey, SearchAttributesSet: true}
 	opts := StartOptions(o)
-	id := opts.ID
-	run, err := c.Temporal.ExecuteWorkflow(ctx, opts, workflows.InvoiceWorkflowType, in)
-	if err != nil {
-		return Confirmation{}, fmt.Errorf("start workflow %s: %w", id, err)
+	conf := Confirmation{WorkflowID: opts.ID}
+	if wait <= 0 {
+		run, err := c.Temporal.ExecuteWorkflow(ctx, opts, workflows.InvoiceWorkflowType, in)
+		if err != nil {
+			return conf, fmt.Errorf("start workflow %s: %w", conf.WorkflowID, err)
+		}
+		conf.RunID = run.GetRunID()
+		return conf, nil
 	}
-	return Confirmation{WorkflowID: id, RunID: run.GetRunID()}, nil
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	start := c.Temporal.NewWithStartWorkflowOperation(opts, workflows.InvoiceWorkflowType, in)
+	var st workflows.State
+	handle, err := c.Temporal.UpdateWithStartWorkflow(wctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			WorkflowID: conf.WorkflowID, UpdateName: workflows.UpdateConfirmation, WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err == nil {
+		err = handle.Get(wctx, &st)
+	}
+	run, serr := startedRun(ctx, start)
+	conf.RunID = run
+	var closed *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case err == nil:
+		conf.State = &st
+		return conf, nil
+	case errors.As(serr, &closed) || errors.As(err, &closed): // a closed run: never started again
+		if st, err = c.State(ctx, conf.WorkflowID); err != nil {
+			return conf, err
+		}
+		conf.State = &st
+		return conf, nil
+	case run == "":
+		return conf, fmt.Errorf("start workflow %s: %w", conf.WorkflowID, err)
+	case wctx.Err() != nil:
+		return conf, nil // started, not answered within the wait
+	}
+	// Started, but the update was not answered: a worker from before the update existed.
+	if st, err = c.AwaitSettled(wctx, conf.WorkflowID); err == nil {
+		conf.State = &st
+	}
+	return conf, nil
+}
+
+// startedRun is the run an update-with-start's start found or started, once the server answered
+// it (which it has when the update call returned, unless the call failed before).
+func startedRun(ctx context.Context, start client.WithStartWorkflowOperation) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	run, err := start.Get(ctx)
+	if err != nil {
+		return "", err
+	}
+	return run.GetRunID(), nil
 }
 
 // StartOptions are the options every invoice workflow of order o is started with: its ID from

@@ -1,0 +1,78 @@
+package workflows
+
+// The workflow's shape on the server: how many history events and workflow tasks an invoice
+// costs. Each change to it is versioned with workflow.GetVersion, so that histories recorded
+// before the change replay on the branch they took.
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// changeLocalSteps names the change that made an invoice cheaper for the server: the database and
+// storage steps run as local activities, one marker each instead of three activity events and a
+// workflow task; a reminder timer is cancelled when its stay ends instead of firing later for
+// nothing.
+const changeLocalSteps = "local-steps"
+
+// shapeLocalSteps is the version of changeLocalSteps that takes those steps.
+const shapeLocalSteps workflow.Version = 1
+
+// nonRetryableErrorTypes are the activity errors retrying cannot fix: refusals of the data.
+var nonRetryableErrorTypes = activityOptions.RetryPolicy.NonRetryableErrorTypes
+
+// localOptions give a step a few quick tries in the worker that runs the workflow task. A step
+// still failing after them (an outage, not a refusal) becomes an activity with activityOptions:
+// it retries without end and shows ops the failure as a pending activity, as before the change.
+var localOptions = workflow.LocalActivityOptions{
+	ScheduleToCloseTimeout: 5 * time.Second,
+	StartToCloseTimeout:    2 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        100 * time.Millisecond,
+		BackoffCoefficient:     2,
+		MaximumAttempts:        3,
+		NonRetryableErrorTypes: nonRetryableErrorTypes,
+	},
+}
+
+// step runs one of the workflow's activities (every one is idempotent, so running it again after
+// a crash is safe) and stores its result in out. On the older shape it is an activity; on the
+// current one, a local activity first.
+func (w *invoiceWorkflow) step(ctx workflow.Context, summary string, activity, in, out any) error {
+	if w.shape >= shapeLocalSteps {
+		opts := localOptions
+		opts.Summary = summary
+		err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), activity, in).Get(ctx, out)
+		if err == nil || isRefusal(err) || temporal.IsCanceledError(err) {
+			return err
+		}
+		workflow.GetLogger(ctx).Warn("local step failed; retrying it as an activity", "step", summary, "error", err)
+	}
+	return workflow.ExecuteActivity(summarized(ctx, summary), activity, in).Get(ctx, out)
+}
+
+// isRefusal reports whether err is an activity's refusal of the data, which no retry changes.
+func isRefusal(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && (appErr.NonRetryable() || slices.Contains(nonRetryableErrorTypes, appErr.Type()))
+}
+
+// renderedAt is the creation date a PDF rendered for o carries. On the current shape it is o's
+// issue date, so rendering a revision again makes the same bytes, stored under the same
+// content-addressed key: a local step lost with its workflow task runs again in a later task,
+// whose time differs. (Issue dates are validated; an unreadable one falls back to the start.)
+func (w *invoiceWorkflow) renderedAt(ctx workflow.Context, o invoice.Order) time.Time {
+	if w.shape < shapeLocalSteps {
+		return workflow.Now(ctx)
+	}
+	if day, err := time.Parse(time.DateOnly, o.IssueDate); err == nil {
+		return day
+	}
+	return workflow.GetInfo(ctx).WorkflowStartTime
+}
