@@ -258,6 +258,7 @@ func sumSeries(t *testing.T, page, metric string, labels ...string) float64 {
 		}
 		sum += v
 	}
+	t.Logf("scraped %s%v = %v", metric, labels, sum)
 	return sum
 }
 
