@@ -29,7 +29,7 @@ build: ## Build the four binaries into bin/: worker, gateway, codec-server, star
 
 # Packages whose tests need no server: the domain, the workflow (testsuite), the activities, the
 # gateway's and the worker's units, configuration, payload encryption, PDF, compose.
-UNIT_PACKAGES = ./internal/invoice ./workflows ./activities ./internal/gateway ./internal/config \
+UNIT_PACKAGES = ./internal/invoice ./workflows ./activities ./internal/config \
 	./internal/payloadcrypt ./internal/pdf ./internal/pathseg ./internal/compose ./internal/app ./worker
 unit: ## The tests that need no server (seconds; no tools build).
 	go test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)
