@@ -31,6 +31,7 @@ func TestIdempotencyKeyRules(t *testing.T) {
 		strings.Repeat("k", 201): "must be at most 200 bytes",
 		"schlüssel-1":            "must be printable ASCII",
 		"key\twith-a-tab":        "must be printable ASCII",
+		"ükey":                   "must be printable ASCII",
 	} {
 		a := upload(t, "", p.Vendor, key, pdfOf("rules"))
 		problem(t, a, want{status: http.StatusBadRequest, slug: "bad-request", title: "The request cannot be read",
