@@ -28,8 +28,9 @@ build: ## Build the four binaries into bin/: worker, gateway, codec-server, star
 	go build -o bin/ ./worker ./gateway ./codec-server ./starter
 
 # Packages whose tests need no server: the domain, the workflow (testsuite), the activities, the
-# gateway's and the worker's units, configuration, payload encryption and the codec server, PDF, compose.
-UNIT_PACKAGES = ./internal/invoice ./workflows ./activities ./internal/gateway ./internal/config \
+# worker's units, configuration, payload encryption and the codec server, PDF, compose (the gateway's
+# tests start servers since they test its decisions end to end).
+UNIT_PACKAGES = ./internal/invoice ./workflows ./activities ./internal/config \
 	./internal/payloadcrypt ./codec-server ./internal/pdf ./internal/pathseg ./internal/compose ./internal/app ./worker
 unit: ## The tests that need no server (seconds; no tools build).
 	go test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)

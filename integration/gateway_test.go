@@ -20,7 +20,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"net/textproto"
 	"net/url"
 	"os"
 	"slices"
@@ -107,35 +106,9 @@ func (r gwResp) String() string {
 // gwDo sends r to the gateway.
 func gwDo(t *testing.T, r gwReq) gwResp {
 	t.Helper()
-	req, err := http.NewRequest(r.method, gatewayURL(t)+r.path, bytes.NewReader(r.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.body == nil {
-		req.Body, req.ContentLength = http.NoBody, 0
-	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	if r.idem != "" {
-		req.Header.Set("Idempotency-Key", r.idem)
-	}
-	if r.contentType != "" {
-		req.Header.Set("Content-Type", r.contentType)
-	}
-	for k, v := range r.header {
-		req.Header.Set(k, v)
-	}
-	resp, err := gwHTTP.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read answer: %v", r.method, r.path, err)
-	}
-	return gwResp{status: resp.StatusCode, header: resp.Header, body: body}
+	status, header, body := testenv.GatewayCall{Method: r.method, URL: gatewayURL(t) + r.path, Token: r.token, Idem: r.idem,
+		ContentType: r.contentType, Body: r.body, Header: r.header}.Send(t, gwHTTP)
+	return gwResp{status: status, header: header, body: body}
 }
 
 // gwGet sends a GET with a key.
@@ -153,27 +126,13 @@ func gwPostJSON(t *testing.T, path, token string, v any) gwResp {
 
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testenv.MustJSON(t, v)
 }
 
 // decodeAs decodes a JSON answer that must have status want.
 func decodeAs[T any](t *testing.T, r gwResp, want int) T {
 	t.Helper()
-	var v T
-	if r.status != want {
-		t.Fatalf("answer %s, want status %d", r, want)
-	}
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type %q, want application/json (answer %s)", ct, r)
-	}
-	if err := json.Unmarshal(r.body, &v); err != nil {
-		t.Fatalf("decode %s: %v", r, err)
-	}
-	return v
+	return testenv.DecodeJSON[T](t, r.status, r.header, r.body, want)
 }
 
 // problemOf decodes a problem answer with status want and checks its form.
@@ -225,9 +184,11 @@ type gwParty struct {
 
 func newGWParty(t *testing.T) gwParty {
 	t.Helper()
-	o := eligible(t)
-	return gwParty{o: o, vendor: token(t, o.VendorID, invoice.RoleVendor),
-		procurement: token(t, o.BuyerID, invoice.RoleProcurement), accounting: token(t, o.BuyerID, invoice.RoleAccounting)}
+	p, err := testenv.NewParty(context.Background(), deps.Store, true, true, store.ConnectionActive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gwParty{o: p.Order, vendor: p.Vendor, procurement: p.Procurement, accounting: p.Accounting}
 }
 
 // renderPDF is a PDF unique to o and tag, as a vendor would supply it.
@@ -283,28 +244,7 @@ func gwAct(t *testing.T, id int64, action, tok string, body any, want invoice.St
 // multipartOrder builds a multipart/form-data body from (name, content) parts.
 func multipartOrder(t *testing.T, parts ...[2]string) (string, []byte) {
 	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for _, p := range parts {
-		h := textproto.MIMEHeader{}
-		switch p[0] {
-		case "pdf":
-			h.Set("Content-Disposition", `form-data; name="pdf"; filename="invoice.pdf"`)
-			h.Set("Content-Type", "application/pdf")
-		default:
-			h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q`, p[0]))
-			h.Set("Content-Type", "application/json")
-		}
-		w, err := mw.CreatePart(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = w.Write([]byte(p[1]))
-	}
-	if err := mw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return mw.FormDataContentType(), buf.Bytes()
+	return testenv.MultipartForm(t, parts...)
 }
 
 // download fetches a presigned URL and returns its bytes.

@@ -3,23 +3,17 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/k2kinvoice/autoinvoice/internal/app"
-	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
-	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 )
@@ -43,53 +37,13 @@ func TestMain(m *testing.M) {
 
 // run starts the servers and a worker, runs the tests, and stops everything it started.
 func run(m *testing.M) (int, error) {
-	ctx := context.Background()
-	dbURL, drop, err := testenv.NewDatabase(ctx)
+	stack, err := testenv.StartStack(context.Background(), bucket, nil)
 	if err != nil {
 		return 0, err
 	}
-	defer drop()
-	s3, err := testenv.StartS3(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer s3.Stop()
-	temporal, err := testenv.StartTemporal(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = temporal.Stop() }()
-
-	env := s3.Env(bucket)
-	env["DATABASE_URL"] = dbURL
-	env["TEMPORAL_ADDRESS"] = temporal.FrontendHostPort()
-	env["TEMPORAL_NAMESPACE"] = "default"
-	env["K2K_LOG_LEVEL"] = "warn"
-	env["K2K_PAYLOAD_KEYS"] = payloadcrypt.TestKeys
-	if err := testenv.Setenv(env); err != nil {
-		return 0, err
-	}
-	if _, err := s3.Bucket(ctx, bucket); err != nil {
-		return 0, err
-	}
-	cfg, err := config.Load()
-	if err != nil {
-		return 0, err
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if deps, err = app.Connect(ctx, cfg, log); err != nil {
-		return 0, err
-	}
-	defer deps.Close()
-	if err := deps.Store.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		return 0, err
-	}
+	defer stack.Stop()
+	deps = stack.Deps
 	client = deps.InvoiceClient()
-	w := app.NewWorker(deps.Temporal, deps.Activities(), worker.Options{})
-	if err := w.Start(); err != nil {
-		return 0, err
-	}
-	defer w.Stop()
 
 	dir, err := os.MkdirTemp("", "k2k-starter-")
 	if err != nil {
@@ -103,35 +57,13 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-var partySeq atomic.Int64
-
 // parties creates a vendor and a buyer unique to one test, with the given settings and a
 // connection in the given status (none when empty), and returns a valid order between them.
 func parties(t *testing.T, vendorSync, buyerUpload bool, connection store.ConnectionStatus) invoice.Order {
 	t.Helper()
-	ctx := context.Background()
-	n := fmt.Sprintf("%d-%d", time.Now().UnixNano()%1e9, partySeq.Add(1))
-	o := invoice.Order{
-		VendorID: "VEND-" + n, BuyerID: "BUY-" + n, PONumber: "PO/" + n, InvoiceNumber: "INV-" + n,
-		IssueDate: "2026-11-27", Currency: "EUR", TotalMinor: 131850, POTotalMinor: 130000,
-		Lines: []invoice.Line{
-			{Description: "Steel brackets, 40 mm", Quantity: 500, UnitPriceMinor: 189},
-			{Description: "Assembly service", Quantity: 8, UnitPriceMinor: 4500},
-			{Description: "Freight", Quantity: 1, UnitPriceMinor: 1350},
-		},
-	}
-	for _, c := range []store.Company{
-		{ID: o.VendorID, Name: "Vendor " + n, AutoInvoiceSync: vendorSync},
-		{ID: o.BuyerID, Name: "Buyer " + n, AcceptK2KInvoices: buyerUpload},
-	} {
-		if err := deps.Store.CompanyUpsert(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if connection != "" {
-		if err := deps.Store.ConnectionUpsert(ctx, o.VendorID, o.BuyerID, connection); err != nil {
-			t.Fatal(err)
-		}
+	o, err := testenv.Parties(context.Background(), deps.Store, vendorSync, buyerUpload, connection)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return o
 }
