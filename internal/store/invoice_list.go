@@ -26,6 +26,18 @@ type InvoiceFilter struct {
 
 // InvoiceList returns one page of invoices matching f.
 func (s *Store) InvoiceList(ctx context.Context, f InvoiceFilter) ([]Invoice, error) {
+	query, args := InvoiceListQuery(f)
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, mapError(err, "invoice list")
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invoice, error) { return scanInvoice(row) })
+	return list, mapError(err, "invoice list")
+}
+
+// InvoiceListQuery is the SQL InvoiceList runs for f, and its arguments: for EXPLAIN, to see
+// which index a list's shape uses.
+func InvoiceListQuery(f InvoiceFilter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -59,13 +71,8 @@ func (s *Store) InvoiceList(ctx context.Context, f InvoiceFilter) ([]Invoice, er
 		add("id < $%d", f.AfterID)
 	}
 	args = append(args, f.Limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+invoiceColumns+` FROM vendor_invoices WHERE `+
-		strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
-	if err != nil {
-		return nil, mapError(err, "invoice list")
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invoice, error) { return scanInvoice(row) })
-	return list, mapError(err, "invoice list")
+	return `SELECT ` + invoiceColumns + ` FROM vendor_invoices WHERE ` +
+		strings.Join(where, " AND ") + fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args
 }
 
 // InvoiceGet reads one invoice by ID.
