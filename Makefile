@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PROFILE ?= dev
 export PROFILE
 
-.PHONY: help demo up down tools build unit test test-server faults fuzz mutate lint fmt clean
+.PHONY: help demo up down tools build unit test test-server faults bench fuzz mutate lint fmt clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 14
@@ -47,6 +47,10 @@ test-server: tools ## The integration suite again, on the real Temporal server o
 
 faults: tools ## Run the whole fault suite (processes killed, rolling restarts, Temporal restarted, S3 and PostgreSQL outages); about 16 minutes.
 	K2K_FAULTS=full go test -count=1 -timeout 60m -v ./faults
+
+BENCH_FLAGS ?=
+bench: tools ## Measure throughput, latency, history and worker cost per invoice, list latency and memory (docs/performance.md); run it on a quiet machine.
+	go run ./bench $(BENCH_FLAGS)
 
 FUZZTIME ?= 60s
 fuzz: ## Fuzz request decoding and the workflow against its model (briefly in make test; FUZZTIME=5m for longer).
