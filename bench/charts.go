@@ -50,11 +50,11 @@ func drawCharts(dir string, res *Result) ([]string, error) {
 		}
 	}
 	if res.Memory != nil && len(res.Memory.Capped) > 0 {
-		m, err := memoryChart(res.Memory)
+		mem, goroutines, err := memoryCharts(res.Memory)
 		if err != nil {
 			return out, err
 		}
-		if err := save("bench-memory.png", []*plot.Plot{m}); err != nil {
+		if err := save("bench-memory.png", []*plot.Plot{mem, goroutines}); err != nil {
 			return out, err
 		}
 	}
@@ -164,46 +164,68 @@ func latencyCharts(res *Result, profile string) (confirm, update *plot.Plot, err
 	return confirm, update, err
 }
 
-// memoryChart: the capped worker's resident memory and Go heap against the invoices open.
-func memoryChart(m *MemoryResult) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Worker memory with a sticky cache of %d workflows (%s profile)", m.Cache, m.Profile)
-	p.X.Label.Text = "open invoices confirmed through the worker"
-	p.Y.Label.Text = "MB"
-	p.Y.Min = 0
-	p.Legend.Top = true
-	p.Legend.Left = true
-	var rss, heap plotter.XYs
-	for _, pt := range m.Capped {
-		rss = append(rss, plotter.XY{X: float64(pt.Open), Y: pt.RSSMB})
-		heap = append(heap, plotter.XY{X: float64(pt.Open), Y: pt.HeapMB})
+// memoryCharts: the worker's resident memory and Go heap, and its goroutines, against the
+// invoices open: with the default sticky cache, and with the smaller one that bounds them.
+func memoryCharts(m *MemoryResult) (mem, goroutines *plot.Plot, err error) {
+	series := func(points []MemoryPoint, value func(MemoryPoint) float64) plotter.XYs {
+		var xys plotter.XYs
+		for _, pt := range points {
+			xys = append(xys, plotter.XY{X: float64(pt.Open), Y: value(pt)})
+		}
+		return xys
 	}
-	for i, s := range []struct {
-		name string
-		xys  plotter.XYs
-	}{{"resident (RSS)", rss}, {"Go heap in use", heap}} {
-		line, points, err := plotter.NewLinePoints(s.xys)
+	def := []MemoryPoint{m.Idle, m.Loaded}
+	rss := func(p MemoryPoint) float64 { return p.RSSMB }
+	mk := func(title, unit string, lines []namedXYs) (*plot.Plot, error) {
+		p := plot.New()
+		p.Title.Text = title
+		p.X.Label.Text = "open invoices confirmed through the worker"
+		p.Y.Label.Text = unit
+		p.Y.Min = 0
+		p.Legend.Top, p.Legend.Left = true, true
+		top := 0.0
+		for i, l := range lines {
+			line, points, err := plotter.NewLinePoints(l.xys)
+			if err != nil {
+				return nil, err
+			}
+			line.Color, points.Color, points.Shape = plotutil.Color(i), plotutil.Color(i), plotutil.Shape(i)
+			p.Add(line, points)
+			p.Legend.Add(l.name, line, points)
+			for _, pt := range l.xys {
+				top = max(top, pt.Y)
+			}
+		}
+		// Where the smaller cache is full: from there on, each new invoice evicts an older one.
+		full, err := plotter.NewLine(plotter.XYs{{X: float64(m.Cache), Y: 0}, {X: float64(m.Cache), Y: top}})
 		if err != nil {
 			return nil, err
 		}
-		line.Color, points.Color, points.Shape = plotutil.Color(i), plotutil.Color(i), plotutil.Shape(i)
-		p.Add(line, points)
-		p.Legend.Add(s.name, line, points)
+		full.Color, full.Dashes = plotutil.Color(len(lines)), plotutil.Dashes(2)
+		p.Add(full, plotter.NewGrid())
+		p.Legend.Add(fmt.Sprintf("sticky cache of %d full", m.Cache), full)
+		p.Y.Max = top * 1.4 // room for the legend
+		return p, nil
 	}
-	// Where the cache is full: from there on, each new invoice evicts an older one.
-	top := 0.0
-	for _, pt := range rss {
-		top = max(top, pt.Y)
+	if mem, err = mk(fmt.Sprintf("Worker memory (%s profile)", m.Profile), "MB", []namedXYs{
+		{fmt.Sprintf("RSS, sticky cache %d", m.Cache), series(m.Capped, rss)},
+		{fmt.Sprintf("Go heap in use, sticky cache %d", m.Cache), series(m.Capped, func(p MemoryPoint) float64 { return p.HeapMB })},
+		{"RSS, default sticky cache (10000)", series(def, rss)},
+	}); err != nil {
+		return nil, nil, err
 	}
-	full, err := plotter.NewLine(plotter.XYs{{X: float64(m.Cache), Y: 0}, {X: float64(m.Cache), Y: top}})
-	if err != nil {
-		return nil, err
-	}
-	full.Color, full.Dashes = plotutil.Color(2), plotutil.Dashes(2)
-	p.Add(full)
-	p.Legend.Add("sticky cache full", full)
-	p.Add(plotter.NewGrid())
-	return p, nil
+	g := func(p MemoryPoint) float64 { return p.Goroutines }
+	goroutines, err = mk("Worker goroutines", "goroutines", []namedXYs{
+		{fmt.Sprintf("sticky cache %d", m.Cache), series(m.Capped, g)},
+		{"default sticky cache (10000)", series(def, g)},
+	})
+	return mem, goroutines, err
+}
+
+// namedXYs is one line of a chart.
+type namedXYs struct {
+	name string
+	xys  plotter.XYs
 }
 
 // ticks125 marks a log axis at 1, 2 and 5 times the powers of ten, labelled, with unlabelled

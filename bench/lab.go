@@ -47,11 +47,11 @@ type lab struct {
 }
 
 // newLab builds the worker and starts PostgreSQL's database and versitygw.
-func newLab(ctx context.Context, cfg settings, progress io.Writer) (l *lab, err error) {
+func newLab(ctx context.Context, cfg settings, progress io.Writer) (_ *lab, err error) {
 	if cfg.Quiet {
 		progress = io.Discard
 	}
-	l = &lab{cfg: cfg, log: progress, tag: strconv.FormatInt(time.Now().Unix()%1e6, 36)}
+	l := &lab{cfg: cfg, log: progress, tag: strconv.FormatInt(time.Now().Unix()%1e6, 36)}
 	defer func() {
 		if err != nil {
 			l.keepLogs = true
@@ -64,12 +64,6 @@ func newLab(ctx context.Context, cfg settings, progress io.Writer) (l *lab, err 
 	if l.self, err = os.Executable(); err != nil {
 		return nil, err
 	}
-	began := time.Now()
-	if err := testenv.BuildCommands(filepath.Join(l.dir, "bin"), "./worker"); err != nil {
-		return nil, err
-	}
-	l.worker = filepath.Join(l.dir, "bin", "worker")
-	l.logf("built the worker in %s", time.Since(began).Round(100*time.Millisecond))
 	if l.codec, err = payloadcrypt.ParseKeys(payloadcrypt.TestKeys); err != nil {
 		return nil, err
 	}
@@ -79,22 +73,40 @@ func newLab(ctx context.Context, cfg settings, progress io.Writer) (l *lab, err 
 	}
 	l.dbURL = dbURL
 	l.atClose(drop)
-	if l.s3, err = testenv.StartS3(ctx); err != nil {
-		return nil, err
-	}
-	l.atClose(l.s3.Stop)
-	if err := testenv.Setenv(l.processEnv()); err != nil {
-		return nil, err
-	}
-	if _, err := l.s3.Bucket(ctx, bucket); err != nil {
-		return nil, err
-	}
 	st, err := store.Open(ctx, dbURL)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	return l, st.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := st.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		return nil, err
+	}
+	if cfg.has(phaseThroughput) || cfg.has(phaseMemory) {
+		if err := l.startS3AndBuild(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// startS3AndBuild builds the worker and starts versitygw with the bucket, for the phases that run
+// workers.
+func (l *lab) startS3AndBuild(ctx context.Context) (err error) {
+	began := time.Now()
+	if err := testenv.BuildCommands(filepath.Join(l.dir, "bin"), "./worker"); err != nil {
+		return err
+	}
+	l.worker = filepath.Join(l.dir, "bin", "worker")
+	l.logf("built the worker in %s", time.Since(began).Round(100*time.Millisecond))
+	if l.s3, err = testenv.StartS3(ctx); err != nil {
+		return err
+	}
+	l.atClose(l.s3.Stop)
+	if err := testenv.Setenv(l.processEnv()); err != nil {
+		return err
+	}
+	_, err = l.s3.Bucket(ctx, bucket)
+	return err
 }
 
 // atClose adds f to what close runs, last added first.

@@ -13,7 +13,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,6 +66,7 @@ type settings struct {
 	Out       string        `json:"-"`
 	ChartsDir string        `json:"-"`
 	Quiet     bool          `json:"-"` // no progress lines on stderr
+	From      string        `json:"-"` // a result to print and chart again
 }
 
 // workers is how many worker processes a profile runs.
@@ -104,6 +107,7 @@ func parseConfig(args []string, stderr io.Writer) (settings, error) {
 	out := fs.String("out", "", "the JSON result (default .dev/bench/bench-<time>.json in the repository)")
 	charts := fs.String("charts", "", "folder for the PNG charts (default: beside the JSON)")
 	docs := fs.Bool("docs-charts", false, "write the charts into docs/performance/ (for docs/performance.md)")
+	from := fs.String("from", "", "print and chart a result written before (its JSON) instead of running")
 	settle := fs.Duration("settle", 3*time.Second, "memory phase: how long a worker settles before its memory is read")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -114,7 +118,7 @@ func parseConfig(args []string, stderr io.Writer) (settings, error) {
 	}
 	c := settings{Profiles: splitList(*profiles), Phases: splitList(*phases), Invoices: *invoices, InvoicesAtOne: *atOne,
 		Reps: *reps, Sample: *sample, WorkersDev: *workersDev, WorkersServer: *workersServer, ListRequests: *listRequests,
-		Open: *open, OpenCache: *openCache, OpenWorkers: 50, Settle: *settle, Out: *out, ChartsDir: *charts, Quiet: *quiet}
+		Open: *open, OpenCache: *openCache, OpenWorkers: 50, Settle: *settle, Out: *out, ChartsDir: *charts, Quiet: *quiet, From: *from}
 	var err error
 	if c.Concurrency, err = splitInts(*conc); err != nil {
 		return settings{}, fmt.Errorf("-concurrency: %w", err)
@@ -212,7 +216,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	if _, err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+	if cfg.From != "" {
+		err = replot(cfg, os.Stdout)
+	} else {
+		_, err = run(ctx, cfg, os.Stdout, os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -289,6 +298,27 @@ func run(ctx context.Context, cfg settings, stdout, stderr io.Writer) (*Result, 
 	if err := writeResult(cfg, res); err != nil {
 		return res, err
 	}
-	fmt.Fprintf(stdout, "\nJSON: %s\ncharts: %s\n", cfg.Out, strings.Join(res.Charts, ", "))
+	fmt.Fprintf(stdout, "\nJSON: %s\ncharts: %s\n", cfg.Out, cmp.Or(strings.Join(res.Charts, ", "), "none"))
 	return res, nil
+}
+
+// replot prints and charts a result written before, into the charts folder of cfg (beside the
+// JSON read unless -charts or -docs-charts).
+func replot(cfg settings, stdout io.Writer) error {
+	data, err := os.ReadFile(cfg.From)
+	if err != nil {
+		return err
+	}
+	var res Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return fmt.Errorf("%s: %w", cfg.From, err)
+	}
+	charts, err := drawCharts(cmp.Or(cfg.ChartsDir, filepath.Dir(cfg.From)), &res)
+	if err != nil {
+		return err
+	}
+	res.Charts = charts
+	printResult(stdout, &res)
+	fmt.Fprintf(stdout, "\ncharts: %s\n", cmp.Or(strings.Join(charts, ", "), "none"))
+	return nil
 }

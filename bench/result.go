@@ -145,8 +145,14 @@ func printResult(w io.Writer, res *Result) {
 	fmt.Fprintf(w, "K2K Auto-Invoice bench, %s: %s, %d cores, %.1f GiB, kernel %s, %s, PostgreSQL %s; load average %s before, %s after\n",
 		res.Started.Format(time.RFC3339), m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.Postgres, m.LoadBefore, m.LoadAfter)
 	c := res.Config
-	fmt.Fprintf(w, "Profiles %s (worker processes: dev %d, cluster %d); phases %s\n", strings.Join(c.Profiles, ", "),
-		c.WorkersDev, c.WorkersServer, strings.Join(c.Phases, ", "))
+	var profiles []string
+	for _, p := range c.Profiles {
+		profiles = append(profiles, fmt.Sprintf("%s (worker processes: %d)", p, c.workers(p)))
+	}
+	if !c.has(phaseThroughput) && !c.has(phaseMemory) {
+		profiles = []string{"none"}
+	}
+	fmt.Fprintf(w, "Profiles %s; phases %s\n", strings.Join(profiles, ", "), strings.Join(c.Phases, ", "))
 	if c.has(phaseThroughput) {
 		fmt.Fprintf(w, "Throughput: concurrency %v, %d invoices per run (%d at concurrency 1), %d repetition(s) in ABBA order, %d histories sampled per run\n",
 			c.Concurrency, c.Invoices, c.InvoicesAtOne, c.Reps, c.Sample)
