@@ -49,6 +49,7 @@ const (
 type settings struct {
 	Profiles      []string `json:"profiles"`
 	Phases        []string `json:"phases"`
+	Variants      []string `json:"variants"`
 	Concurrency   []int    `json:"concurrency"`
 	Invoices      int      `json:"invoices"`        // per run
 	InvoicesAtOne int      `json:"invoices_at_one"` // per run at concurrency 1
@@ -93,6 +94,7 @@ func parseConfig(args []string, stderr io.Writer) (settings, error) {
 	fs.SetOutput(stderr)
 	profiles := fs.String("profiles", "dev,cluster", "Temporal profiles: dev (the CLI's dev server, 1 worker) and cluster (the real server on PostgreSQL, 2 workers)")
 	phases := fs.String("phases", "throughput,list,memory", "phases to run: throughput (the three variants), list (GET /v1/invoices on large tables), memory (open invoices; takes minutes)")
+	variantList := fs.String("variants", strings.Join(variants, ","), "variants of the throughput phase (ratios need all three)")
 	conc := fs.String("concurrency", "1,20,50", "invoices driven at once, one run each")
 	invoices := fs.Int("invoices", 200, "invoices per run")
 	atOne := fs.Int("invoices-at-1", 50, "invoices per run at concurrency 1")
@@ -116,7 +118,7 @@ func parseConfig(args []string, stderr io.Writer) (settings, error) {
 	if fs.NArg() > 0 {
 		return settings{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	c := settings{Profiles: splitList(*profiles), Phases: splitList(*phases), Invoices: *invoices, InvoicesAtOne: *atOne,
+	c := settings{Profiles: splitList(*profiles), Phases: splitList(*phases), Variants: splitList(*variantList), Invoices: *invoices, InvoicesAtOne: *atOne,
 		Reps: *reps, Sample: *sample, WorkersDev: *workersDev, WorkersServer: *workersServer, ListRequests: *listRequests,
 		Open: *open, OpenCache: *openCache, OpenWorkers: 50, Settle: *settle, Out: *out, ChartsDir: *charts, Quiet: *quiet, From: *from}
 	var err error
@@ -148,6 +150,11 @@ func (c settings) validate() error {
 	for _, p := range c.Phases {
 		if p != phaseThroughput && p != phaseList && p != phaseMemory {
 			return fmt.Errorf("-phases: %q is not throughput, list or memory", p)
+		}
+	}
+	for _, v := range c.Variants {
+		if !slices.Contains(variants, v) {
+			return fmt.Errorf("-variants: %q is not one of %v", v, variants)
 		}
 	}
 	if len(c.Phases) == 0 {
@@ -261,6 +268,26 @@ func run(ctx context.Context, cfg settings, stdout, stderr io.Writer) (*Result, 
 	}
 	defer l.close()
 	res.Machine.Postgres = l.postgresVersion(ctx)
+	err = measure(ctx, l, res)
+	if err != nil {
+		// What was measured before the failure is printed and written too, marked.
+		l.keepLogs = true
+		res.Error = err.Error()
+	}
+	res.Summary, res.Ratios = summarize(res.Runs)
+	res.Finished = time.Now().UTC()
+	res.Machine.LoadAfter = loadAverage()
+	printResult(stdout, res)
+	if werr := writeResult(cfg, res); werr != nil {
+		return res, errors.Join(err, werr)
+	}
+	fmt.Fprintf(stdout, "\nJSON: %s\ncharts: %s\n", cfg.Out, cmp.Or(strings.Join(res.Charts, ", "), "none"))
+	return res, err
+}
+
+// measure runs the phases, adding to res as it goes.
+func measure(ctx context.Context, l *lab, res *Result) error {
+	cfg := l.cfg
 	if cfg.has(phaseThroughput) || cfg.has(phaseMemory) {
 		for i, profile := range cfg.Profiles {
 			if err := l.onProfile(ctx, profile, func() error {
@@ -278,28 +305,16 @@ func run(ctx context.Context, cfg settings, stdout, stderr io.Writer) (*Result, 
 				}
 				return nil
 			}); err != nil {
-				l.keepLogs = true
-				return res, err
+				return err
 			}
 		}
 	}
 	if cfg.has(phaseList) {
 		list, err := l.list(ctx)
 		res.List = list
-		if err != nil {
-			l.keepLogs = true
-			return res, err
-		}
+		return err
 	}
-	res.Summary, res.Ratios = summarize(res.Runs)
-	res.Finished = time.Now().UTC()
-	res.Machine.LoadAfter = loadAverage()
-	printResult(stdout, res)
-	if err := writeResult(cfg, res); err != nil {
-		return res, err
-	}
-	fmt.Fprintf(stdout, "\nJSON: %s\ncharts: %s\n", cfg.Out, cmp.Or(strings.Join(res.Charts, ", "), "none"))
-	return res, nil
+	return nil
 }
 
 // replot prints and charts a result written before, into the charts folder of cfg (beside the

@@ -26,6 +26,8 @@ type Result struct {
 	List     *ListResult   `json:"list,omitempty"`
 	Memory   *MemoryResult `json:"memory,omitempty"`
 	Charts   []string      `json:"charts"`
+	// Error is why the run stopped early; what was measured before is kept.
+	Error string `json:"error,omitempty"`
 }
 
 // Run is one variant driven once at one concurrency.
@@ -199,6 +201,9 @@ func printResult(w io.Writer, res *Result) {
 	}
 	if res.Memory != nil {
 		printMemory(w, res.Memory)
+	}
+	if res.Error != "" {
+		fmt.Fprintf(w, "\nSTOPPED EARLY: %s\n", res.Error)
 	}
 }
 
