@@ -172,8 +172,8 @@ func TestSmoke(t *testing.T) {
 	} else if err := json.Unmarshal(data, &written); err != nil || len(written.Runs) != len(res.Runs) {
 		t.Errorf("the JSON result does not read back (%v)", err)
 	}
-	if len(res.Charts) != 3 {
-		t.Errorf("charts %v, want throughput, latency and memory", res.Charts)
+	if len(res.Charts) != 4 {
+		t.Errorf("charts %v, want throughput, latency, list and memory", res.Charts)
 	}
 	for _, c := range res.Charts {
 		if data, err := os.ReadFile(c); err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {

@@ -49,6 +49,15 @@ func drawCharts(dir string, res *Result) ([]string, error) {
 			return out, err
 		}
 	}
+	if res.List != nil && len(res.List.Sizes) > 0 {
+		l, err := listChart(res.List)
+		if err != nil {
+			return out, err
+		}
+		if err := save("bench-list.png", []*plot.Plot{l}); err != nil {
+			return out, err
+		}
+	}
 	if res.Memory != nil && len(res.Memory.Capped) > 0 {
 		mem, goroutines, err := memoryCharts(res.Memory)
 		if err != nil {
@@ -164,6 +173,48 @@ func latencyCharts(res *Result, profile string) (confirm, update *plot.Plot, err
 	return confirm, update, err
 }
 
+// listChart: each list shape's p95 against the invoice rows in the table, both on log scales.
+func listChart(l *ListResult) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "GET /v1/invoices through the gateway: p95"
+	p.X.Label.Text = "invoice rows (log scale)"
+	p.Y.Label.Text = "ms (log scale)"
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, ticks125{}
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, ticks125{}
+	p.Legend.Top, p.Legend.Left = true, true
+	var names []string
+	for _, size := range l.Sizes {
+		for _, s := range size.Shapes {
+			if !slices.Contains(names, s.Name) {
+				names = append(names, s.Name)
+			}
+		}
+	}
+	top := 0.0
+	for i, name := range names {
+		var xys plotter.XYs
+		for _, size := range l.Sizes {
+			for _, s := range size.Shapes {
+				if s.Name == name {
+					xys = append(xys, plotter.XY{X: float64(size.Rows), Y: max(s.P95, 0.01)})
+					top = max(top, s.P95)
+				}
+			}
+		}
+		line, points, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, err
+		}
+		line.Color, line.Dashes = plotutil.Color(i), plotutil.Dashes(i/len(plotutil.DefaultColors))
+		points.Color, points.Shape = plotutil.Color(i), plotutil.Shape(i)
+		p.Add(line, points)
+		p.Legend.Add(name, line, points)
+	}
+	p.Y.Max = top * 30 // room for the legend above the lines
+	p.Add(plotter.NewGrid())
+	return p, nil
+}
+
 // memoryCharts: the worker's resident memory and Go heap, and its goroutines, against the
 // invoices open: with the default sticky cache, and with the smaller one that bounds them.
 func memoryCharts(m *MemoryResult) (mem, goroutines *plot.Plot, err error) {
@@ -242,12 +293,23 @@ func (ticks125) Ticks(lo, hi float64) []plot.Tick {
 			}
 			t := plot.Tick{Value: v}
 			if m == 1 || m == 2 || m == 5 {
-				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+				t.Label = shortNumber(v)
 			}
 			out = append(out, t)
 		}
 	}
 	return out
+}
+
+// shortNumber writes 2000 as 2k and 1000000 as 1M.
+func shortNumber(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'g', -1, 64) + "M"
+	case v >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'g', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // savePNG draws plots side by side into one PNG.
