@@ -95,7 +95,7 @@ func TestSmoke(t *testing.T) {
 	dir := t.TempDir()
 	cfg := settings{Profiles: []string{profileDev}, Phases: []string{phaseThroughput, phaseList, phaseMemory}, Variants: variants,
 		Concurrency: []int{1, 3}, Invoices: 6, InvoicesAtOne: 6, Reps: 1, Sample: 6, WorkersDev: 1, WorkersServer: 2,
-		ListSizes: []int{1000}, ListRequests: 20, Open: 30, OpenCache: 15, OpenWorkers: 10, Settle: 200 * time.Millisecond,
+		ListSizes: []int{1000}, ListRequests: 20, Open: 30, OpenCache: 15, OpenConcurrency: 10, Settle: 200 * time.Millisecond,
 		Out: filepath.Join(dir, "bench.json"), ChartsDir: dir, Quiet: !testing.Verbose()}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)

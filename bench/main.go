@@ -47,21 +47,21 @@ const (
 
 // settings is what one bench run does.
 type settings struct {
-	Profiles      []string `json:"profiles"`
-	Phases        []string `json:"phases"`
-	Variants      []string `json:"variants"`
-	Concurrency   []int    `json:"concurrency"`
-	Invoices      int      `json:"invoices"`        // per run
-	InvoicesAtOne int      `json:"invoices_at_one"` // per run at concurrency 1
-	Reps          int      `json:"repetitions"`
-	Sample        int      `json:"sampled_histories"` // histories fetched per run
-	WorkersDev    int      `json:"workers_dev"`
-	WorkersServer int      `json:"workers_cluster"`
-	ListSizes     []int    `json:"list_sizes"`
-	ListRequests  int      `json:"list_requests"`
-	Open          int      `json:"open_invoices"`
-	OpenCache     int      `json:"open_sticky_cache"`
-	OpenWorkers   int      `json:"-"` // concurrency of the confirmations in the memory phase
+	Profiles        []string `json:"profiles"`
+	Phases          []string `json:"phases"`
+	Variants        []string `json:"variants"`
+	Concurrency     []int    `json:"concurrency"`
+	Invoices        int      `json:"invoices"`        // per run
+	InvoicesAtOne   int      `json:"invoices_at_one"` // per run at concurrency 1
+	Reps            int      `json:"repetitions"`
+	Sample          int      `json:"sampled_histories"` // histories fetched per run
+	WorkersDev      int      `json:"workers_dev"`
+	WorkersServer   int      `json:"workers_cluster"`
+	ListSizes       []int    `json:"list_sizes"`
+	ListRequests    int      `json:"list_requests"`
+	Open            int      `json:"open_invoices"`
+	OpenCache       int      `json:"open_sticky_cache"`
+	OpenConcurrency int      `json:"open_concurrency"` // confirmations at once in the memory phase
 	// Settle is how long the memory phase lets a worker settle before reading its memory.
 	Settle    time.Duration `json:"memory_settle"`
 	Out       string        `json:"-"`
@@ -120,7 +120,7 @@ func parseConfig(args []string, stderr io.Writer) (settings, error) {
 	}
 	c := settings{Profiles: splitList(*profiles), Phases: splitList(*phases), Variants: splitList(*variantList), Invoices: *invoices, InvoicesAtOne: *atOne,
 		Reps: *reps, Sample: *sample, WorkersDev: *workersDev, WorkersServer: *workersServer, ListRequests: *listRequests,
-		Open: *open, OpenCache: *openCache, OpenWorkers: 50, Settle: *settle, Out: *out, ChartsDir: *charts, Quiet: *quiet, From: *from}
+		Open: *open, OpenCache: *openCache, OpenConcurrency: 50, Settle: *settle, Out: *out, ChartsDir: *charts, Quiet: *quiet, From: *from}
 	var err error
 	if c.Concurrency, err = splitInts(*conc); err != nil {
 		return settings{}, fmt.Errorf("-concurrency: %w", err)

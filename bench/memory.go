@@ -121,7 +121,7 @@ func memoryPoint(ctx context.Context, w workerProc, open int) (MemoryPoint, erro
 	return p, nil
 }
 
-// confirmOpen confirms n new invoices through invoiceclient, cfg.OpenWorkers at a time, and leaves
+// confirmOpen confirms n new invoices through invoiceclient, cfg.OpenConcurrency at a time, and leaves
 // them waiting in AP.
 func (l *lab) confirmOpen(ctx context.Context, n int) error {
 	orders, err := l.parties(ctx, l.nextTag(), n)
@@ -133,7 +133,7 @@ func (l *lab) confirmOpen(ctx context.Context, n int) error {
 	defer cancel(nil)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(l.cfg.OpenWorkers, n) {
+	for range min(l.cfg.OpenConcurrency, n) {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
 				o := orders[i]
