@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PROFILE ?= dev
 export PROFILE
 
-.PHONY: help demo up down tools build unit test test-server monitoring-check faults fuzz mutate docs-check lint fmt clean
+.PHONY: help demo up down tools build unit test test-server monitoring-check faults bench fuzz mutate docs-check lint fmt clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 14
@@ -55,6 +55,10 @@ MONITORING_CHECK = deploy/monitoring-check
 monitoring-check: tools ## Check deploy/prometheus and deploy/grafana: Prometheus' parser, metrics a real worker and gateway export, the alerts the ops guide names.
 	cd $(MONITORING_CHECK) && go vet ./... && ../../.dev/bin/staticcheck ./...
 	cd $(MONITORING_CHECK) && go test $(GO_TEST_FLAGS) ./...
+
+BENCH_FLAGS ?=
+bench: tools ## Measure throughput, latency, history and worker cost per invoice, list latency and memory (docs/performance.md); run it on a quiet machine.
+	go run ./bench $(BENCH_FLAGS)
 
 FUZZTIME ?= 60s
 fuzz: ## Fuzz request decoding and the workflow against its model (briefly in make test; FUZZTIME=5m for longer).

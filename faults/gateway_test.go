@@ -107,7 +107,7 @@ func gatewayKill(r *run) {
 		approveA <- sent{rep, err}
 	}()
 	try(r.awaitActivity(ctx, idA, "RecordEvent")).must(r)
-	gw.kill()
+	gw.Kill()
 	for name, ch := range map[string]chan sent{"POST /v1/orders": orderB, "POST " + approvePath: approveA} {
 		if res := <-ch; res.err == nil {
 			r.t.Fatalf("%s was answered %d %s before the gateway was killed: it was not in flight", name, res.reply.status, res.reply.body)

@@ -158,9 +158,9 @@ func (r *run) startWorkerVia(pg, s3 *Proxy) *proc {
 	e["K2K_NOTIFY_URL"] = r.notifyURL
 	name := r.nextName("worker")
 	p := try(startProc(name, filepath.Join(r.s.bins, "worker"), nil, e, filepath.Join(r.s.logDir, r.name+"-"+name+".log"))).must(r)
-	r.t.Cleanup(func() { p.stop(10 * time.Second) })
+	r.t.Cleanup(func() { p.Stop(10 * time.Second) })
 	r.check(awaitHTTP(p, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 60*time.Second))
-	r.logf("%s started (pid %d)", name, p.pid())
+	r.logf("%s started (pid %d)", name, p.PID())
 	return p
 }
 
@@ -182,9 +182,9 @@ func (r *run) startGateway(port int) *proc {
 	e["K2K_GATEWAY_LISTEN"] = "127.0.0.1:" + strconv.Itoa(port)
 	name := r.nextName("gateway")
 	p := try(startProc(name, filepath.Join(r.s.bins, "gateway"), nil, e, filepath.Join(r.s.logDir, r.name+"-"+name+".log"))).must(r)
-	r.t.Cleanup(func() { p.stop(10 * time.Second) })
+	r.t.Cleanup(func() { p.Stop(10 * time.Second) })
 	r.check(awaitHTTP(p, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 60*time.Second))
-	r.logf("%s started (pid %d) on port %d", name, p.pid(), port)
+	r.logf("%s started (pid %d) on port %d", name, p.PID(), port)
 	return p
 }
 
@@ -417,12 +417,12 @@ func (r *run) awaitNextAttempt(ctx context.Context, id, activity string, attempt
 func (r *run) killInside(ctx context.Context, w *proc, id, activity string, release func()) *proc {
 	r.t.Helper()
 	pa := try(r.awaitActivity(ctx, id, activity)).must(r)
-	if !strings.HasPrefix(pa.GetLastWorkerIdentity(), strconv.Itoa(w.pid())+"@") {
-		r.t.Fatalf("%s attempt %d runs on %q, not on the worker about to be killed (pid %d)", activity, pa.GetAttempt(), pa.GetLastWorkerIdentity(), w.pid())
+	if !strings.HasPrefix(pa.GetLastWorkerIdentity(), strconv.Itoa(w.PID())+"@") {
+		r.t.Fatalf("%s attempt %d runs on %q, not on the worker about to be killed (pid %d)", activity, pa.GetAttempt(), pa.GetLastWorkerIdentity(), w.PID())
 	}
 	killed := time.Now()
-	w.kill()
-	r.logf("SIGKILL %s (pid %d) while it ran %s attempt %d of %s", w.name, w.pid(), activity, pa.GetAttempt(), id)
+	w.Kill()
+	r.logf("SIGKILL %s (pid %d) while it ran %s attempt %d of %s", w.Name, w.PID(), activity, pa.GetAttempt(), id)
 	release()
 	fresh := r.startWorker()
 	after := try(r.awaitNextAttempt(ctx, id, activity, pa.GetAttempt(), killed)).must(r)

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -191,17 +190,11 @@ func (s *suite) processEnv() map[string]string {
 	return e
 }
 
-// buildBinaries builds the worker and the starter once for the whole run.
+// buildBinaries builds the worker and the gateway once for the whole run.
 func buildBinaries(dir string) (string, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
 	began := time.Now()
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./worker", "./gateway")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./worker ./gateway: %v\n%s", err, out)
+	if err := testenv.BuildCommands(dir, "./worker", "./gateway"); err != nil {
+		return "", err
 	}
 	fmt.Fprintf(os.Stderr, "faults: built worker and gateway in %s\n", time.Since(began).Round(100*time.Millisecond))
 	return dir, nil

@@ -107,9 +107,9 @@ func rollingRestart(n int, kill bool) func(*run) {
 			return nil
 		}
 
-		how, stop := "SIGTERM", func(p *proc) { p.stop(30 * time.Second) }
+		how, stop := "SIGTERM", func(p *proc) { p.Stop(30 * time.Second) }
 		if kill {
-			how, stop = "SIGKILL", func(p *proc) { p.kill() }
+			how, stop = "SIGKILL", func(p *proc) { p.Kill() }
 		}
 		driven := make(chan error, 1)
 		go func() { driven <- gather(n, 8, drive) }()

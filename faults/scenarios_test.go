@@ -240,7 +240,7 @@ func twoWorkers(n int) func(*run) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			at := progress.Load()
-			victim.kill()
+			victim.Kill()
 			victimPG.Release()
 			f := fmt.Sprintf("SIGKILL 1 of 2 workers at step %d of ~%d, %s", at, steps, r.runningOn(victim))
 			r.logf("%s", f)
@@ -262,7 +262,7 @@ func twoWorkers(n int) func(*run) {
 func (r *run) activitiesOn(w *proc, stopAtFirst bool) map[string]int {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	prefix := strconv.Itoa(w.pid()) + "@"
+	prefix := strconv.Itoa(w.PID()) + "@"
 	kinds := map[string]int{}
 	for _, id := range r.ledger.IDs() {
 		d, err := testenv.Describe(ctx, r.s.deps.Temporal, id)
@@ -383,8 +383,8 @@ func temporalRestart(r *run) {
 	for range n {
 		r.check(<-answered)
 	}
-	if w.exited() {
-		r.t.Fatalf("the worker exited during the restarts (%v); log:\n%s", w.err, w.tail(30))
+	if w.Exited() {
+		r.t.Fatalf("the worker exited during the restarts (%v); log:\n%s", w.Err(), w.Tail(30))
 	}
 	r.check(gather(n, n, func(i int) error { return r.payFrom(ctx, ids[i], invoice.StatusAA) }))
 }

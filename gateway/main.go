@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/k2kinvoice/autoinvoice/internal/app"
-	"github.com/k2kinvoice/autoinvoice/internal/config"
 )
 
 type cli struct {
@@ -31,12 +30,7 @@ type cli struct {
 type runCmd struct{}
 
 func (runCmd) Run(ctx context.Context, c *cli) error {
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	log := app.NewLogger(cfg.LogLevel)
-	deps, err := app.Connect(ctx, cfg, log)
+	deps, log, err := app.ConnectFromEnv(ctx)
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,18 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 	return &Deps{Config: cfg, Metrics: m, Namespace: namespaceOrDefault(topts.Namespace), Store: st, Blobs: blobs, Temporal: tc}, nil
 }
 
+// ConnectFromEnv loads the configuration from the environment and connects as Connect does, with
+// the logger of the configured level: how a server command starts.
+func ConnectFromEnv(ctx context.Context) (*Deps, *slog.Logger, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	log := NewLogger(cfg.LogLevel)
+	deps, err := Connect(ctx, cfg, log)
+	return deps, log, err
+}
+
 // Close releases the connections.
 func (d *Deps) Close() {
 	d.Temporal.Close()

@@ -7,6 +7,3 @@ func (s *Store) ExecForTest(ctx context.Context, sql string, args ...any) error 
 	_, err := s.pool.Exec(ctx, sql, args...)
 	return err
 }
-
-// ListQueryForTest is the SQL InvoiceList runs for f, and its arguments.
-func ListQueryForTest(f InvoiceFilter) (string, []any) { return listQuery(f) }

@@ -51,7 +51,7 @@ func TestInvoiceListReadsAPageInIndexOrder(t *testing.T) {
 				if f.Counterpart != "" {
 					f.Counterpart = company.counterpart
 				}
-				query, args := store.ListQueryForTest(f)
+				query, args := store.InvoiceListQuery(f)
 				var plan []struct{ Plan planNode }
 				var raw []byte
 				if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&raw); err != nil {
