@@ -497,11 +497,11 @@ var docRunners = []*docRunner{
 			"it is run by `make demo` (scripts/demo.sh), which stops at the first answer it does not expect"},
 	{name: "make down", match: exact("make down"),
 		skip: "stops the checkout's dev stack, maybe a running demo's, which a test must leave alone"},
-	{name: "the test suite", match: matches(`^(make (test|test-server|tools|monitoring-check)|\.ci/run|go vet|go test( \./\.\.\.)?)$`),
+	{name: "the test suite", match: matches(`^(make (test|test-server|tools|monitoring-check)|\.ci/run|go vet|go test( \./\.\.\.| \./bench)?)$`),
 		skip: "the test suite itself, or one of its steps: running it from a test would recurse"},
-	{name: "the long runs", match: matches(`^(make (faults|fuzz|mutate)|go test \./faults)$`),
-		skip: "the whole fault suite, fuzzing and mutation testing take many minutes and have targets of their own; " +
-			"`make test` runs the faults' smoke part and brief fuzzing"},
+	{name: "the long runs", match: matches(`^(make (faults|fuzz|mutate|bench)|go test \./faults|go run \./bench( -h)?)$`),
+		skip: "the whole fault suite, fuzzing, mutation testing and the benchmark take many minutes and have targets of " +
+			"their own; `make test` runs the faults' smoke part, brief fuzzing and the benchmark at tiny sizes (go test ./bench)"},
 	{name: "Docker", match: prefixed("docker compose "),
 		skip: "needs a Docker engine, which this project's machines do not have; internal/compose checks docker-compose.yml"},
 	{name: "the codec endpoint flag", doc: "README.md", match: exact("temporal … --codec-endpoint http://127.0.0.1:8089"),
