@@ -67,20 +67,13 @@ func newLab(ctx context.Context, cfg settings, progress io.Writer) (_ *lab, err 
 	if l.codec, err = payloadcrypt.ParseKeys(payloadcrypt.TestKeys); err != nil {
 		return nil, err
 	}
-	dbURL, drop, err := testenv.NewDatabase(ctx)
+	st, dbURL, drop, err := newDatabase(ctx)
 	if err != nil {
 		return nil, err
 	}
+	st.Close()
 	l.dbURL = dbURL
 	l.atClose(drop)
-	st, err := store.Open(ctx, dbURL)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		return nil, err
-	}
 	if cfg.has(phaseThroughput) || cfg.has(phaseMemory) {
 		if err := l.startS3AndBuild(ctx); err != nil {
 			return nil, err
@@ -107,6 +100,26 @@ func (l *lab) startS3AndBuild(ctx context.Context) (err error) {
 	}
 	_, err = l.s3.Bucket(ctx, bucket)
 	return err
+}
+
+// newDatabase creates a fresh database with the schema applied, and returns a store on it, its URL
+// and the function that drops it.
+func newDatabase(ctx context.Context) (*store.Store, string, func(), error) {
+	dbURL, drop, err := testenv.NewDatabase(ctx)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	st, err := store.Open(ctx, dbURL)
+	if err == nil {
+		if err = st.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+			st.Close()
+		}
+	}
+	if err != nil {
+		drop()
+		return nil, "", nil, err
+	}
+	return st, dbURL, drop, nil
 }
 
 // atClose adds f to what close runs, last added first.

@@ -22,7 +22,6 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/gateway"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
-	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 )
 
 // ListResult is the list phase's measurements.
@@ -78,19 +77,12 @@ type listShape struct {
 
 // list seeds each size in a database of its own and measures every shape on it.
 func (l *lab) list(ctx context.Context) (*ListResult, error) {
-	dbURL, drop, err := testenv.NewDatabase(ctx)
+	st, dbURL, drop, err := newDatabase(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer drop()
-	st, err := store.Open(ctx, dbURL)
-	if err != nil {
-		return nil, err
-	}
 	defer st.Close()
-	if err := st.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		return nil, err
-	}
 	keys, err := listCompanies(ctx, st)
 	if err != nil {
 		return nil, err

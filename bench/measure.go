@@ -141,6 +141,9 @@ type Histories struct {
 	EventsEach    []int `json:"events_each"`
 	// Shape is the event types of the first sampled history, in order.
 	Shape []string `json:"shape"`
+	// TaskProblems are the workflow tasks that failed or timed out in the sampled histories (each
+	// retried, and adding events): cause and message.
+	TaskProblems []string `json:"task_problems,omitempty"`
 }
 
 // mean is the events, workflow tasks and bytes per history.
@@ -167,8 +170,16 @@ func (l *lab) histories(ctx context.Context, ids []string) (Histories, error) {
 		out.EventsEach = append(out.EventsEach, len(h.Events))
 		out.Bytes += proto.Size(h)
 		for _, e := range h.Events {
-			if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			switch e.GetEventType() {
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
 				out.WorkflowTasks++
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+				a := e.GetWorkflowTaskFailedEventAttributes()
+				msg, _, _ := strings.Cut(a.GetFailure().GetMessage(), "\n")
+				out.TaskProblems = append(out.TaskProblems, fmt.Sprintf("%s event %d: failed, %s: %.200s", id, e.GetEventId(), a.GetCause(), msg))
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+				a := e.GetWorkflowTaskTimedOutEventAttributes()
+				out.TaskProblems = append(out.TaskProblems, fmt.Sprintf("%s event %d: timed out, %s", id, e.GetEventId(), a.GetTimeoutType()))
 			}
 		}
 		if out.Shape == nil {

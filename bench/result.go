@@ -179,6 +179,11 @@ func printResult(w io.Writer, res *Result) {
 				r.WorkflowTasksPerInvoice, r.HistoryBytesPerInvoice, r.CPUSecondsPer1000, strings.Join(rss, "+"))
 		}
 		tw.Flush()
+		for _, r := range res.Runs {
+			for _, p := range r.Histories.TaskProblems {
+				fmt.Fprintf(w, "workflow task problem, %s %s c=%d rep %d: %s\n", r.Profile, r.Variant, r.Concurrency, r.Rep, p)
+			}
+		}
 		fmt.Fprintf(w, "\nBy variant, over the repetitions (paid/s the mean of the runs; latencies pooled)\n")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "profile\tconc\tvariant\truns\tinvoices\tpaid/s\tconfirm→AP\tupdate\tevents\twf tasks\tbytes\tCPU s/1k\tpeak RSS MB\t")
