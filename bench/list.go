@@ -119,7 +119,7 @@ func (l *lab) list(ctx context.Context) (*ListResult, error) {
 	if len(shapes) > 0 {
 		res.PlansAt = res.Sizes[len(res.Sizes)-1].Rows
 		for _, s := range shapes {
-			plan, err := explain(ctx, conn, s.filter)
+			plan, err := explain(ctx, st, s.filter)
 			if err != nil {
 				return res, err
 			}
@@ -302,32 +302,15 @@ func measureList(ctx context.Context, base, key string, s listShape, n int) (Lis
 	return out, nil
 }
 
-// planNode is a node of EXPLAIN (FORMAT JSON).
-type planNode struct {
-	NodeType  string     `json:"Node Type"`
-	Direction string     `json:"Scan Direction"`
-	Index     string     `json:"Index Name"`
-	IndexCond string     `json:"Index Cond"`
-	Filter    string     `json:"Filter"`
-	Plans     []planNode `json:"Plans"`
-}
-
 // explain is the plan of the list query for f, from the top node down its first children:
 // "Limit → Index Scan Backward using vendor_invoices_pkey (filter: …)".
-func explain(ctx context.Context, conn *pgx.Conn, f store.InvoiceFilter) (string, error) {
-	query, args := store.InvoiceListQuery(f)
-	var raw []byte
-	if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&raw); err != nil {
-		return "", fmt.Errorf("EXPLAIN %s: %w", query, err)
-	}
-	var plans []struct {
-		Plan planNode `json:"Plan"`
-	}
-	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) == 0 {
-		return "", fmt.Errorf("EXPLAIN's answer %q: %v", raw, err)
+func explain(ctx context.Context, st *store.Store, f store.InvoiceFilter) (string, error) {
+	plan, err := st.ExplainInvoiceList(ctx, f)
+	if err != nil {
+		return "", err
 	}
 	var parts []string
-	for n := &plans[0].Plan; n != nil; {
+	for n := &plan; n != nil; {
 		s := n.NodeType
 		if n.Direction == "Backward" {
 			s += " Backward"

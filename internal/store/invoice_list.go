@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -26,7 +27,7 @@ type InvoiceFilter struct {
 
 // InvoiceList returns one page of invoices matching f.
 func (s *Store) InvoiceList(ctx context.Context, f InvoiceFilter) ([]Invoice, error) {
-	query, args := InvoiceListQuery(f)
+	query, args := listQuery(f)
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, mapError(err, "invoice list")
@@ -35,16 +36,15 @@ func (s *Store) InvoiceList(ctx context.Context, f InvoiceFilter) ([]Invoice, er
 	return list, mapError(err, "invoice list")
 }
 
-// InvoiceListQuery is the SQL InvoiceList runs for f, and its arguments (for EXPLAIN: which
-// index a list's shape uses). Every filter, for a buyer or a vendor,
-// has an index that starts with the company and ends in id (migrations 00001, 00003 and 00004),
+// listQuery is the SQL InvoiceList runs for f, and its arguments. Every filter, for a buyer or a
+// vendor, has an index that starts with the company and ends in id (migrations 00001, 00003 and 00004),
 // so a page is read in order and costs the same however long the company's list is.
 //
 // The company is matched as a one-value range and the order names it: with a plain equality the
 // planner may walk the primary key backwards instead, filtering by company, on the assumption
 // that the company's rows are spread evenly; for a company whose invoices are all old that walk
 // reads the whole table. Only the company's own indexes give this order, so it never does.
-func InvoiceListQuery(f InvoiceFilter) (string, []any) {
+func listQuery(f InvoiceFilter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -79,6 +79,44 @@ func InvoiceListQuery(f InvoiceFilter) (string, []any) {
 	args = append(args, f.Limit)
 	return `SELECT ` + invoiceColumns + ` FROM vendor_invoices WHERE ` + strings.Join(where, " AND ") +
 		fmt.Sprintf(` ORDER BY %s DESC, id DESC LIMIT $%d`, company, len(args)), args
+}
+
+// PlanNode is one node of the plan PostgreSQL chooses for a query (EXPLAIN (FORMAT JSON)).
+type PlanNode struct {
+	NodeType  string     `json:"Node Type"`
+	Direction string     `json:"Scan Direction"`
+	Relation  string     `json:"Relation Name"`
+	Index     string     `json:"Index Name"`
+	IndexCond string     `json:"Index Cond"`
+	Filter    string     `json:"Filter"`
+	SortKey   []string   `json:"Sort Key"`
+	Rows      int        `json:"Plan Rows"`
+	Plans     []PlanNode `json:"Plans"`
+}
+
+// Walk calls f on n and on every node below it, depth first.
+func (n PlanNode) Walk(f func(PlanNode)) {
+	f(n)
+	for _, c := range n.Plans {
+		c.Walk(f)
+	}
+}
+
+// ExplainInvoiceList is the plan PostgreSQL chooses now for InvoiceList(f), without running it:
+// which index a list's shape reads.
+func (s *Store) ExplainInvoiceList(ctx context.Context, f InvoiceFilter) (PlanNode, error) {
+	query, args := listQuery(f)
+	var raw []byte
+	if err := s.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&raw); err != nil {
+		return PlanNode{}, mapError(err, "explain invoice list")
+	}
+	var plans []struct {
+		Plan PlanNode `json:"Plan"`
+	}
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+		return PlanNode{}, fmt.Errorf("explain invoice list: EXPLAIN answered %s: %v", raw, err)
+	}
+	return plans[0].Plan, nil
 }
 
 // InvoiceGet reads one invoice by ID.

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ import (
 func TestInvoiceListReadsAPageInIndexOrder(t *testing.T) {
 	ctx := context.Background()
 	url := freshDatabase(t)
-	openAt(t, url) // the schema
+	st := openAt(t, url)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -51,17 +50,12 @@ func TestInvoiceListReadsAPageInIndexOrder(t *testing.T) {
 				if f.Counterpart != "" {
 					f.Counterpart = company.counterpart
 				}
-				query, args := store.InvoiceListQuery(f)
-				var plan []struct{ Plan planNode }
-				var raw []byte
-				if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&raw); err != nil {
+				plan, err := st.ExplainInvoiceList(ctx, f)
+				if err != nil {
 					t.Fatal(err)
 				}
-				if err := json.Unmarshal(raw, &plan); err != nil || len(plan) != 1 {
-					t.Fatalf("plan %s: %v", raw, err)
-				}
 				var index string
-				plan[0].Plan.walk(func(n planNode) {
+				plan.Walk(func(n store.PlanNode) {
 					switch {
 					case n.NodeType == "Seq Scan":
 						t.Errorf("sequential scan of %s", n.Relation)
@@ -77,7 +71,7 @@ func TestInvoiceListReadsAPageInIndexOrder(t *testing.T) {
 					t.Errorf("no index used")
 				}
 				if t.Failed() {
-					t.Logf("query %s %v\nplan %s", query, args, raw)
+					t.Logf("filter %+v\nplan %+v", f, plan)
 				} else {
 					t.Logf("%s", index)
 				}
@@ -89,24 +83,6 @@ func TestInvoiceListReadsAPageInIndexOrder(t *testing.T) {
 // maxSortedRows is the most rows a list may sort rather than read in index order: a filter that
 // leaves a company few invoices (a PO number, its warnings) may collect and sort them.
 const maxSortedRows = 500
-
-// planNode is one node of an EXPLAIN (FORMAT JSON) plan.
-type planNode struct {
-	NodeType string     `json:"Node Type"`
-	Relation string     `json:"Relation Name"`
-	Index    string     `json:"Index Name"`
-	Filter   string     `json:"Filter"`
-	Rows     int        `json:"Plan Rows"`
-	SortKey  []string   `json:"Sort Key"`
-	Plans    []planNode `json:"Plans"`
-}
-
-func (n planNode) walk(f func(planNode)) {
-	f(n)
-	for _, c := range n.Plans {
-		c.walk(f)
-	}
-}
 
 // seedInvoices copies 40,000 invoices into the table: first 2,000 of buyer B-OLD (the oldest
 // rows), then the rest spread over 8 buyers and 5 vendors, with statuses, warnings and
