@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -161,6 +162,15 @@ func TestSmoke(t *testing.T) {
 	}
 	if m.Idle.Goroutines <= 0 || m.Loaded.Goroutines <= m.Idle.Goroutines || m.GoroutinesPerInvoice <= 0 || m.Loaded.RSSMB <= 0 {
 		t.Errorf("memory: %+v idle, %+v with %d open, %.1f goroutines per invoice", m.Idle, m.Loaded, m.Open, m.GoroutinesPerInvoice)
+	}
+	// An open invoice holds two goroutines (the workflow and the one taking signals in arrival
+	// order, see workflows.ArrivalOrder), the floor's no-op workflow one; rounded, so that a
+	// goroutine of the worker's own coming or going does not count.
+	if got := math.Round(m.GoroutinesPerInvoice); got != 2 {
+		t.Errorf("%.2f goroutines per open invoice, want 2", m.GoroutinesPerInvoice)
+	}
+	if f := m.Floor; f == nil || math.Round(f.GoroutinesPerWorkflow) != 1 || f.Loaded.RSSMB <= 0 {
+		t.Errorf("floor memory %+v, want 1 goroutine per open workflow", f)
 	}
 	if cached := m.Capped[10].StickyCache; cached > float64(cfg.OpenCache) {
 		t.Errorf("the capped worker holds %.0f workflows in its sticky cache, more than its %d", cached, cfg.OpenCache)

@@ -25,10 +25,23 @@ type MemoryResult struct {
 	KBPerInvoice         float64     `json:"rss_kb_per_open_invoice"`
 	HeapKBPerInvoice     float64     `json:"heap_kb_per_open_invoice"`
 	GoroutinesPerInvoice float64     `json:"goroutines_per_open_invoice"`
+	// Floor is the same measurement of the floor worker with Open no-op workflows of the
+	// current shape (floor-new) waiting in AP: what the SDK and the server's messages cost per
+	// open workflow before the invoice's own state and handlers.
+	Floor *FloorMemory `json:"floor,omitempty"`
 	// Capped is a fresh worker with a sticky cache of Cache workflows while twice as many
 	// invoices are confirmed.
 	Cache  int           `json:"sticky_cache"`
 	Capped []MemoryPoint `json:"capped"`
+}
+
+// FloorMemory is the floor worker's memory with no workflow and with Open open ones.
+type FloorMemory struct {
+	Idle                  MemoryPoint `json:"idle"`
+	Loaded                MemoryPoint `json:"loaded"`
+	KBPerWorkflow         float64     `json:"rss_kb_per_open_workflow"`
+	HeapKBPerWorkflow     float64     `json:"heap_kb_per_open_workflow"`
+	GoroutinesPerWorkflow float64     `json:"goroutines_per_open_workflow"`
 }
 
 // MemoryPoint is the worker's memory with a number of open invoices confirmed through it.
@@ -44,26 +57,8 @@ type MemoryPoint struct {
 // a smaller sticky cache while twice as many are confirmed.
 func (l *lab) memory(ctx context.Context, profile string) (*MemoryResult, error) {
 	res := &MemoryResult{Profile: profile, Open: l.cfg.Open, Cache: l.cfg.OpenCache}
-	procs, err := l.startWorkers(realWorker, 1, nil)
-	if err != nil {
-		return res, err
-	}
-	w := procs[0]
-	settle(ctx, l.cfg.Settle)
-	if res.Idle, err = memoryPoint(ctx, w, 0); err != nil {
-		stopWorkers(procs)
-		return res, err
-	}
-	began := time.Now()
-	if err := l.confirmOpen(ctx, l.cfg.Open); err != nil {
-		stopWorkers(procs)
-		return res, err
-	}
-	l.logf("memory: %d invoices open in AP in %.0fs", l.cfg.Open, time.Since(began).Seconds())
-	settle(ctx, l.cfg.Settle)
-	res.Loaded, err = memoryPoint(ctx, w, l.cfg.Open)
-	stopWorkers(procs)
-	if err != nil {
+	var err error
+	if res.Idle, res.Loaded, err = l.openOn(ctx, realWorker, variantInvoice); err != nil {
 		return res, err
 	}
 	n := float64(l.cfg.Open)
@@ -71,7 +66,16 @@ func (l *lab) memory(ctx context.Context, profile string) (*MemoryResult, error)
 	res.HeapKBPerInvoice = (res.Loaded.HeapMB - res.Idle.HeapMB) * 1024 / n
 	res.GoroutinesPerInvoice = (res.Loaded.Goroutines - res.Idle.Goroutines) / n
 
-	procs, err = l.startWorkers(realWorker, 1, map[string]string{"K2K_WORKER_STICKY_CACHE": strconv.Itoa(l.cfg.OpenCache)})
+	f := &FloorMemory{}
+	if f.Idle, f.Loaded, err = l.openOn(ctx, floorWorker, variantFloorNew); err != nil {
+		return res, err
+	}
+	f.KBPerWorkflow = (f.Loaded.RSSMB - f.Idle.RSSMB) * 1024 / n
+	f.HeapKBPerWorkflow = (f.Loaded.HeapMB - f.Idle.HeapMB) * 1024 / n
+	f.GoroutinesPerWorkflow = (f.Loaded.Goroutines - f.Idle.Goroutines) / n
+	res.Floor = f
+
+	procs, err := l.startWorkers(realWorker, 1, map[string]string{"K2K_WORKER_STICKY_CACHE": strconv.Itoa(l.cfg.OpenCache)})
 	if err != nil {
 		return res, err
 	}
@@ -85,7 +89,7 @@ func (l *lab) memory(ctx context.Context, profile string) (*MemoryResult, error)
 	total, steps := 2*l.cfg.Open, 10
 	for i := range steps {
 		batch := total*(i+1)/steps - total*i/steps
-		if err := l.confirmOpen(ctx, batch); err != nil {
+		if err := l.confirmOpen(ctx, variantInvoice, batch); err != nil {
 			return res, err
 		}
 		settle(ctx, l.cfg.Settle)
@@ -97,6 +101,28 @@ func (l *lab) memory(ctx context.Context, profile string) (*MemoryResult, error)
 		l.logf("memory: sticky cache %d, %d open: RSS %.0f MB, %.0f goroutines", l.cfg.OpenCache, p.Open, p.RSSMB, p.Goroutines)
 	}
 	return res, nil
+}
+
+// openOn measures a fresh worker of a kind (default sticky cache) idle, then with cfg.Open
+// workflows of the variant confirmed through it and left waiting in AP.
+func (l *lab) openOn(ctx context.Context, kind workerKind, variant string) (idle, loaded MemoryPoint, err error) {
+	procs, err := l.startWorkers(kind, 1, nil)
+	if err != nil {
+		return idle, loaded, err
+	}
+	defer stopWorkers(procs)
+	settle(ctx, l.cfg.Settle)
+	if idle, err = memoryPoint(ctx, procs[0], 0); err != nil {
+		return idle, loaded, err
+	}
+	began := time.Now()
+	if err := l.confirmOpen(ctx, variant, l.cfg.Open); err != nil {
+		return idle, loaded, err
+	}
+	l.logf("memory: %d %s workflows open in AP in %.0fs", l.cfg.Open, variant, time.Since(began).Seconds())
+	settle(ctx, l.cfg.Settle)
+	loaded, err = memoryPoint(ctx, procs[0], l.cfg.Open)
+	return idle, loaded, err
 }
 
 // memoryPoint reads a worker's resident memory and, from its /metrics, its goroutines, Go heap
@@ -121,14 +147,14 @@ func memoryPoint(ctx context.Context, w workerProc, open int) (MemoryPoint, erro
 	return p, nil
 }
 
-// confirmOpen confirms n new invoices through invoiceclient, cfg.OpenConcurrency at a time, and leaves
-// them waiting in AP.
-func (l *lab) confirmOpen(ctx context.Context, n int) error {
+// confirmOpen confirms n new workflows of the variant (invoices through invoiceclient),
+// cfg.OpenConcurrency at a time, and leaves them waiting in AP.
+func (l *lab) confirmOpen(ctx context.Context, variant string, n int) error {
 	orders, err := l.parties(ctx, l.nextTag(), n)
 	if err != nil {
 		return err
 	}
-	d := l.driver(variantInvoice)
+	d := l.driver(variant)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64
@@ -161,4 +187,8 @@ func printMemory(w io.Writer, res *MemoryResult) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "per open invoice: %.1f KB RSS, %.1f KB Go heap, %.1f goroutines\n", res.KBPerInvoice, res.HeapKBPerInvoice, res.GoroutinesPerInvoice)
+	if f := res.Floor; f != nil {
+		fmt.Fprintf(w, "per open floor-new workflow (%d open, RSS %.0f → %.0f MB): %.1f KB RSS, %.1f KB Go heap, %.1f goroutines\n",
+			res.Open, f.Idle.RSSMB, f.Loaded.RSSMB, f.KBPerWorkflow, f.HeapKBPerWorkflow, f.GoroutinesPerWorkflow)
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
@@ -96,4 +97,55 @@ func messageNames() []string {
 		names[i] = m.name
 	}
 	return names
+}
+
+// ArrivalOrder is a worker interceptor that notes the name of every signal as the worker delivers
+// it to a workflow, in the order of its history. With it, the invoice workflow moves signals into
+// its inbox in that order through one goroutine; without it (a worker or replayer built without
+// it), the workflow falls back to one listener goroutine per message name, which keeps the order
+// of each name's signals but takes signals of different names that arrive in the same workflow
+// task by name. Register it in every worker and replayer of the invoice workflow (app.NewWorker
+// and NewReplayer do).
+type ArrivalOrder struct {
+	interceptor.WorkerInterceptorBase
+}
+
+// InterceptWorkflow gives each workflow execution its own arrival log.
+func (ArrivalOrder) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &arrivalInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, log: &arrivals{}}
+}
+
+// arrivalInbound notes signal names in its execution's log and hands the log to the workflow
+// through its context.
+type arrivalInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	log *arrivals
+}
+
+// arrivalsKey is the context key of an execution's arrival log.
+type arrivalsKey struct{}
+
+// arrivals is the names of the signals delivered and not yet taken, oldest first. Signals of the
+// first workflow task are delivered before the workflow function runs, so the log exists from
+// the execution's start.
+type arrivals struct {
+	names []string
+}
+
+func (a *arrivalInbound) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
+	return a.Next.ExecuteWorkflow(workflow.WithValue(ctx, arrivalsKey{}, a.log), in)
+}
+
+func (a *arrivalInbound) HandleSignal(ctx workflow.Context, in *interceptor.HandleSignalInput) error {
+	if err := a.Next.HandleSignal(ctx, in); err != nil {
+		return err
+	}
+	a.log.names = append(a.log.names, in.SignalName)
+	return nil
+}
+
+// arrivalLog is the execution's arrival log, or nil when the worker runs without ArrivalOrder.
+func arrivalLog(ctx workflow.Context) *arrivals {
+	a, _ := ctx.Value(arrivalsKey{}).(*arrivals)
+	return a
 }

@@ -16,7 +16,9 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/k2kinvoice/autoinvoice/activities"
@@ -107,6 +109,10 @@ type harness struct {
 	events         []invoice.Event // audit rows written: the created and revised events and successful RecordEvents
 }
 
+// workerOptions are the options of the harness's worker: with the ArrivalOrder interceptor, as
+// app.NewWorker registers it.
+var workerOptions = worker.Options{Interceptors: []interceptor.WorkerInterceptor{&ArrivalOrder{}}}
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
@@ -119,6 +125,7 @@ func newHarness(t *testing.T) *harness {
 		eligibility: invoice.Eligibility{Eligible: true},
 	}
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: h.wid, TaskQueue: TaskQueue})
+	env.SetWorkerOptions(workerOptions)
 	env.RegisterWorkflowWithOptions(InvoiceWorkflow, workflow.RegisterOptions{Name: InvoiceWorkflowType})
 	env.RegisterActivity(&activities.Activities{})
 

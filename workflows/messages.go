@@ -123,18 +123,47 @@ func reusedKey(key string, prior invoice.Action) string {
 	return fmt.Sprintf("idempotency_key %q was already used for %s", key, prior)
 }
 
-// listen moves every signal into the inbox as soon as it arrives, one goroutine per channel, so
-// the inbox keeps arrival order even while the workflow is busy with an activity (a selector over
-// several buffered channels would pick by channel, not by arrival).
+// listen moves every signal into the inbox as soon as it arrives, so the inbox keeps arrival
+// order even while the workflow is busy with an activity. On the current shape, with the worker's
+// ArrivalOrder log, one goroutine takes the signals from their channels in the order they were
+// delivered. Otherwise one goroutine per message name receives its channel (a selector over
+// several buffered channels would pick by channel, not by arrival): each name's signals keep their
+// order, and signals of different names delivered in the same workflow task are taken by name.
+// Signals under unknown names are left in their channels for drain.
 func (w *invoiceWorkflow) listen(ctx workflow.Context) {
+	type channel struct {
+		message
+		workflow.ReceiveChannel
+	}
+	channels := make(map[string]channel, len(messages))
 	for _, m := range messages {
-		ch := workflow.GetSignalChannelWithOptions(ctx, m.name, workflow.SignalChannelOptions{
-			Description: invoice.Summary(m.action) + SignalDescriptionSuffix})
+		channels[m.name] = channel{m, workflow.GetSignalChannelWithOptions(ctx, m.name, workflow.SignalChannelOptions{
+			Description: invoice.Summary(m.action) + SignalDescriptionSuffix})}
+	}
+	if log := arrivalLog(ctx); log != nil && w.shape >= shapeArrivalOrder {
+		// Disconnected, as Receive is: a cancellation request must not stop the inbox.
+		ctx, _ := workflow.NewDisconnectedContext(ctx)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			for workflow.Await(ctx, func() bool { return len(log.names) > 0 }) == nil {
+				for _, name := range log.names {
+					if c, known := channels[name]; known {
+						var raw converter.RawValue
+						c.ReceiveAsync(&raw)
+						w.Inbox = append(w.Inbox, arrive(raw, c.name, c.action))
+					}
+				}
+				log.names = log.names[:0]
+			}
+		})
+		return
+	}
+	for _, m := range messages {
+		c := channels[m.name]
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			for {
 				var raw converter.RawValue
-				ch.Receive(ctx, &raw)
-				w.Inbox = append(w.Inbox, arrive(raw, m.name, m.action))
+				c.Receive(ctx, &raw)
+				w.Inbox = append(w.Inbox, arrive(raw, c.name, c.action))
 			}
 		})
 	}
@@ -151,8 +180,7 @@ func (w *invoiceWorkflow) actNext(ctx workflow.Context) error {
 }
 
 // drain answers every action left before the workflow ends or continues as new: those in the
-// inbox, those that arrive while it works (the listeners move them in), and signals under
-// unknown names. settle yields before it, so the listeners have emptied their channels.
+// inbox, those that arrive while it works (moved in by listen), and signals under unknown names.
 func (w *invoiceWorkflow) drain(ctx workflow.Context) error {
 	for w.collectUnknown(ctx); len(w.Inbox) > 0; w.collectUnknown(ctx) {
 		if err := w.actNext(ctx); err != nil {
@@ -164,18 +192,21 @@ func (w *invoiceWorkflow) drain(ctx workflow.Context) error {
 
 // settle answers every action queued or still arriving, and waits until every update handler has
 // returned its answer and every notification is delivered (or given up), so the run can end (or
-// continue as new) with nothing in flight.
+// continue as new) with nothing in flight. It decides that nothing is left only right after a
+// yield: a signal delivered in the workflow task that ended drain's last step is moved into the
+// inbox by listen's goroutines, which run after this one.
 func (w *invoiceWorkflow) settle(ctx workflow.Context) error {
 	idle := func() bool { return workflow.AllHandlersFinished(ctx) && w.notifying == 0 }
 	for {
 		if err := yield(ctx); err != nil {
 			return err
 		}
+		w.collectUnknown(ctx)
+		if len(w.Inbox) == 0 && idle() {
+			return nil
+		}
 		if err := w.drain(ctx); err != nil {
 			return err
-		}
-		if idle() {
-			return nil
 		}
 		if err := workflow.Await(ctx, func() bool { return len(w.Inbox) > 0 || len(w.unknownSignals(ctx)) > 0 || idle() }); err != nil {
 			return err
@@ -183,10 +214,10 @@ func (w *invoiceWorkflow) settle(ctx workflow.Context) error {
 	}
 }
 
-// yield lets every other coroutine of the workflow run before this one goes on. The SDK hands a
-// signal straight to a listener blocked in Receive, so it is in no channel buffer for drain to
-// find until that listener has run and moved it into the inbox; without yielding, a run could
-// end or continue as new with that signal still in the listener's hands.
+// yield lets every other coroutine of the workflow run before this one goes on. A signal is in
+// the inbox only once listen's goroutines have run: the SDK hands it straight to a listener
+// blocked in Receive, or the ArrivalOrder log names it; without yielding, a run could end or
+// continue as new with that signal not yet moved in.
 func yield(ctx workflow.Context) error {
 	done := false
 	workflow.Go(ctx, func(workflow.Context) { done = true })

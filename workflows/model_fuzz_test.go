@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/k2kinvoice/autoinvoice/activities"
@@ -469,7 +468,9 @@ func (s *fuzzSequence) run(t *testing.T) {
 		h.env.SetTestTimeout(10 * time.Second)
 		// Fuzzing workers share the machine: a workflow task may take longer than the default
 		// second of the SDK's deadlock detector without being stuck.
-		h.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 10 * time.Second})
+		opts := workerOptions
+		opts.DeadlockDetectionTimeout = 10 * time.Second
+		h.env.SetWorkerOptions(opts)
 		h.env.SetStartTime(t0.Add(offset))
 		h.storeErr = func(attempt int) error { // called with h.mu held
 			if h.storeCalls[attempt-1].StagingKey == fuzzBadPDF {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -10,7 +11,10 @@ import (
 // reading payloads with dc (nil: the SDK's default). Replaying a history taken from a running
 // system against new code shows whether the new code would break the workflows in flight.
 func NewReplayer(dc converter.DataConverter) (worker.WorkflowReplayer, error) {
-	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+		DataConverter: dc,
+		Interceptors:  []interceptor.WorkerInterceptor{&ArrivalOrder{}},
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,12 @@ const changeLocalSteps = "local-steps"
 // shapeLocalSteps is the version of changeLocalSteps that takes those steps.
 const shapeLocalSteps workflow.Version = 1
 
+// shapeArrivalOrder is the version of changeLocalSteps that also takes signals in the order the
+// worker delivered them, noted by the ArrivalOrder interceptor, through one goroutine instead of a
+// listener per message name (see listen). It adds no event: the marker of changeLocalSteps only
+// carries the higher version.
+const shapeArrivalOrder workflow.Version = 2
+
 // nonRetryableErrorTypes are the activity errors retrying cannot fix: refusals of the data.
 var nonRetryableErrorTypes = activityOptions.RetryPolicy.NonRetryableErrorTypes
 

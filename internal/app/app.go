@@ -143,6 +143,7 @@ func (d *Deps) Ready(ctx context.Context) error {
 
 // NewWorker makes a worker on the invoice task queue with the workflow and activities registered.
 func NewWorker(c client.Client, acts *activities.Activities, opts worker.Options) worker.Worker {
+	opts.Interceptors = append(opts.Interceptors, &workflows.ArrivalOrder{})
 	w := worker.New(c, workflows.TaskQueue, opts)
 	w.RegisterWorkflowWithOptions(workflows.InvoiceWorkflow, workflow.RegisterOptions{Name: workflows.InvoiceWorkflowType})
 	w.RegisterActivity(acts)
