@@ -113,6 +113,22 @@ type harness struct {
 // app.NewWorker registers it.
 var workerOptions = worker.Options{Interceptors: []interceptor.WorkerInterceptor{&ArrivalOrder{}}}
 
+// forEachArrivalMode runs test on a fresh harness with the ArrivalOrder interceptor, and on one
+// without it, where the workflow falls back to a listener per message name (signals sent by the
+// harness each reach the workflow in a workflow task of their own, so both keep arrival order).
+func forEachArrivalMode(t *testing.T, test func(*testing.T, *harness)) {
+	for _, mode := range []struct {
+		name    string
+		options worker.Options
+	}{{"ArrivalOrder", workerOptions}, {"listeners", worker.Options{}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.env.SetWorkerOptions(mode.options)
+			test(t, h)
+		})
+	}
+}
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite

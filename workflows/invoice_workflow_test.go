@@ -420,62 +420,59 @@ func TestInvoiceWorkflow_QueuedSignalsDrainedAfterPaid(t *testing.T) {
 	})
 }
 
-// Signals queued while the workflow is busy (here: while approve's RecordEvent runs) should be
-// handled in arrival order, as awaitPayment's doc comment promises. KNOWN BUG: the selector takes
-// ready channels in the order they were added (approve, approve-payment, mark-paid), so a
-// mark-paid sent before an approve-payment is applied after it and pays an invoice that was not
-// yet payment-approved when it was sent. The test skips with the evidence while the bug is there
-// and checks arrival order once it is fixed.
+// Signals queued while the workflow is busy (here: while approve's RecordEvent runs) are handled
+// in arrival order: a mark-paid sent before an approve-payment is refused in AA, not applied after
+// it. A selector over the channels would take them by channel and pay an invoice that was not yet
+// payment-approved when mark-paid was sent.
 func TestInvoiceWorkflow_QueuedSignalsTakenInArrivalOrder(t *testing.T) {
-	h := newHarness(t)
-	h.recordDelay = 30 * time.Second
-	h.send(time.Minute, approve("approve-1", procurement))
-	h.send(time.Minute+10*time.Second, markPaid("mark-paid-early", accounting))
-	h.send(time.Minute+20*time.Second, approvePayment("approve-payment-1", accounting))
-	h.send(5*time.Minute, markPaid("mark-paid-1", accounting))
-	h.run()
-	events := h.recorded()
-	if len(events) >= 4 && events[2].Action == invoice.ActionApprovePayment && events[3].Kind == invoice.EventTransition &&
-		events[3].Action == invoice.ActionMarkPaid {
-		t.Fatalf("queued signals were taken in channel order, not arrival order; "+
-			"mark-paid-early (sent before approve-payment-1) paid the invoice:\n%s", describe(events))
-	}
-	_, s := h.assertPaid()
-	h.assertEvents(events, wantCreated, wantApprove,
-		refused(invoice.ActionMarkPaid, invoice.StatusAA, invoice.RefusedWrongStatus),
-		wantApprovePayment, wantMarkPaid)
-	if a := s.Answers["mark-paid-early"]; a.Accepted {
-		t.Errorf("answer mark-paid-early = %+v, want refused", a)
-	}
+	forEachArrivalMode(t, func(t *testing.T, h *harness) {
+		h.recordDelay = 30 * time.Second
+		h.send(time.Minute, approve("approve-1", procurement))
+		h.send(time.Minute+10*time.Second, markPaid("mark-paid-early", accounting))
+		h.send(time.Minute+20*time.Second, approvePayment("approve-payment-1", accounting))
+		h.send(5*time.Minute, markPaid("mark-paid-1", accounting))
+		h.run()
+		events := h.recorded()
+		if len(events) >= 4 && events[2].Action == invoice.ActionApprovePayment && events[3].Kind == invoice.EventTransition &&
+			events[3].Action == invoice.ActionMarkPaid {
+			t.Fatalf("queued signals were taken in channel order, not arrival order; "+
+				"mark-paid-early (sent before approve-payment-1) paid the invoice:\n%s", describe(events))
+		}
+		_, s := h.assertPaid()
+		h.assertEvents(events, wantCreated, wantApprove,
+			refused(invoice.ActionMarkPaid, invoice.StatusAA, invoice.RefusedWrongStatus),
+			wantApprovePayment, wantMarkPaid)
+		if a := s.Answers["mark-paid-early"]; a.Accepted {
+			t.Errorf("answer mark-paid-early = %+v, want refused", a)
+		}
+	})
 }
 
-// A signal that arrives while the workflow drains the queue after P must still be answered and
-// audited before the workflow completes. KNOWN BUG: the drain loop visits each channel once, in
-// order; a signal arriving on a channel already visited (here approve, while approve-payment's
-// refusal is being recorded) is never received: the SDK logs "Workflow has unhandled signals
-// SignalNames [approve]", and there is no audit row and no answer. The test skips with the
-// evidence while the bug is there.
+// A signal that arrives while the workflow drains the queue after P is answered and audited
+// before the workflow completes, even on a channel the drain has already taken from (here
+// approve, while approve-payment's refusal is being recorded).
 func TestInvoiceWorkflow_SignalArrivingDuringDrainIsAnswered(t *testing.T) {
-	h := newHarness(t)
-	h.recordDelay = 10 * time.Second
-	h.send(time.Minute, approve("approve-1", procurement))
-	h.send(2*time.Minute, approvePayment("approve-payment-1", accounting))
-	h.send(3*time.Minute, markPaid("mark-paid-1", accounting))
-	// Queued during mark-paid's RecordEvent (3m to 3m10s): drained in P, its refusal recorded
-	// from 3m10s to 3m20s.
-	h.send(3*time.Minute+time.Second, approvePayment("approve-payment-2", accounting))
-	// Arrives during that recording, on the approve channel the drain has already visited.
-	h.send(3*time.Minute+15*time.Second, approve("approve-3", procurement))
-	h.run()
-	_, s := h.assertPaid()
-	events := h.recorded()
-	if _, ok := s.Answers["approve-3"]; !ok {
-		t.Fatalf("approve-3, signalled during the drain, was never answered nor audited; "+
-			"answers %v, events:\n%s", keys(s.Answers), describe(events))
-	}
-	h.assertEvents(events, wantCreated, wantApprove, wantApprovePayment, wantMarkPaid,
-		refused(invoice.ActionApprovePayment, invoice.StatusP, invoice.RefusedWrongStatus),
-		refused(invoice.ActionApprove, invoice.StatusP, invoice.RefusedWrongStatus))
+	forEachArrivalMode(t, func(t *testing.T, h *harness) {
+		h.recordDelay = 10 * time.Second
+		h.send(time.Minute, approve("approve-1", procurement))
+		h.send(2*time.Minute, approvePayment("approve-payment-1", accounting))
+		h.send(3*time.Minute, markPaid("mark-paid-1", accounting))
+		// Queued during mark-paid's RecordEvent (3m to 3m10s): drained in P, its refusal recorded
+		// from 3m10s to 3m20s.
+		h.send(3*time.Minute+time.Second, approvePayment("approve-payment-2", accounting))
+		// Arrives during that recording, on the approve channel the drain has already visited.
+		h.send(3*time.Minute+15*time.Second, approve("approve-3", procurement))
+		h.run()
+		_, s := h.assertPaid()
+		events := h.recorded()
+		if _, ok := s.Answers["approve-3"]; !ok {
+			t.Fatalf("approve-3, signalled during the drain, was never answered nor audited; "+
+				"answers %v, events:\n%s", keys(s.Answers), describe(events))
+		}
+		h.assertEvents(events, wantCreated, wantApprove, wantApprovePayment, wantMarkPaid,
+			refused(invoice.ActionApprovePayment, invoice.StatusP, invoice.RefusedWrongStatus),
+			refused(invoice.ActionApprove, invoice.StatusP, invoice.RefusedWrongStatus))
+	})
 }
 
 func keys(m map[string]Answer) []string {
