@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"go.temporal.io/sdk/worker"
@@ -40,6 +41,7 @@ func (c healthcheckCmd) Run(ctx context.Context) error { return app.Probe(ctx, c
 type runCmd struct {
 	ShutdownTimeout time.Duration `default:"30s" env:"K2K_SHUTDOWN_TIMEOUT" help:"How long in-flight activities may take to finish on shutdown."`
 	HTTPListen      string        `default:"127.0.0.1:9464" env:"K2K_WORKER_HTTP_LISTEN" help:"Address of /metrics (Prometheus), /healthz and /readyz; empty: none."`
+	Pprof           bool          `default:"false" env:"K2K_WORKER_PPROF" help:"Also serve Go's runtime profiles (CPU, heap, goroutines) at /debug/pprof/ on that address; off by default, as they show the process's internals."`
 	tuning
 }
 
@@ -106,7 +108,7 @@ func (r *runCmd) Run(ctx context.Context) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	if r.HTTPListen != "" {
-		srv := &http.Server{Addr: r.HTTPListen, Handler: opsHandler(deps), ReadHeaderTimeout: 5 * time.Second,
+		srv := &http.Server{Addr: r.HTTPListen, Handler: opsHandler(deps, r.Pprof), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 		go func() {
 			if err := app.Serve(ctx, log, "metrics and health", srv, 5*time.Second); err != nil {
@@ -125,8 +127,9 @@ func (r *runCmd) Run(ctx context.Context) error {
 }
 
 // opsHandler serves /metrics (the SDK's and the business metrics), /healthz (the process runs)
-// and /readyz (PostgreSQL, S3 and Temporal answer).
-func opsHandler(deps *app.Deps) http.Handler {
+// and /readyz (PostgreSQL, S3 and Temporal answer); with profiles, Go's profiles at /debug/pprof/
+// (a CPU profile must be shorter than the server's 30-second write timeout).
+func opsHandler(deps *app.Deps, profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", deps.Metrics.HTTPHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "alive") })
@@ -139,6 +142,13 @@ func opsHandler(deps *app.Deps) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if profiles {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

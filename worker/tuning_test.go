@@ -1,10 +1,15 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/k2kinvoice/autoinvoice/internal/app"
+	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 )
 
 // parseRun parses the worker's command line as main does, with the environment of the test.
@@ -69,5 +74,37 @@ func TestTuningRefusesNonsense(t *testing.T) {
 	t.Setenv("K2K_WORKER_WORKFLOW_SLOTS", "1")
 	if _, err := parseRun(t).options(0); err == nil || !strings.Contains(err.Error(), "outnumber") {
 		t.Errorf("2 pollers for 1 slot: err = %v, want a refusal", err)
+	}
+}
+
+// TestProfilesOnlyWhenAsked: K2K_WORKER_PPROF=true adds Go's profiles to the worker's ops
+// address; unset, /debug/pprof/ is not served.
+func TestProfilesOnlyWhenAsked(t *testing.T) {
+	m, err := metrics.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := &app.Deps{Metrics: m}
+	get := func(h http.Handler, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if r := parseRun(t); r.Pprof {
+		t.Fatal("K2K_WORKER_PPROF unset parsed as on")
+	}
+	if code, _ := get(opsHandler(deps, parseRun(t).Pprof), "/debug/pprof/goroutine?debug=1"); code != http.StatusNotFound {
+		t.Errorf("profiles off: /debug/pprof/goroutine answered %d, want 404", code)
+	}
+	t.Setenv("K2K_WORKER_PPROF", "true")
+	on := opsHandler(deps, parseRun(t).Pprof)
+	if code, body := get(on, "/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile: total") {
+		t.Errorf("profiles on: /debug/pprof/goroutine answered %d %.80q, want 200 and a goroutine profile", code, body)
+	}
+	if code, body := get(on, "/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Errorf("profiles on: /debug/pprof/heap answered %d %.80q, want 200 and a heap profile", code, body)
+	}
+	if code, _ := get(on, "/healthz"); code != http.StatusOK {
+		t.Errorf("profiles on: /healthz answered %d", code)
 	}
 }
