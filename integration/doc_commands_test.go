@@ -590,8 +590,8 @@ var docRunners = []*docRunner{
 		check: func(_ *docWorld, c docCommand, r docResult, _ int) error {
 			id := regexp.MustCompile(`--id (\S+)`).FindStringSubmatch(c.oneLine)[1]
 			return holds(r.stdout, fmt.Sprintf("company    %s ", id),
-				fmt.Sprintf("auto-invoice-sync=%t accept-k2k-invoices=%t", strings.Contains(c.oneLine, "--auto-invoice-sync"),
-					strings.Contains(c.oneLine, "--accept-k2k-invoices")))
+				fmt.Sprintf("auto-invoice-sync=%t accept-k2k-invoices=%t separate-duties=%t", strings.Contains(c.oneLine, "--auto-invoice-sync"),
+					strings.Contains(c.oneLine, "--accept-k2k-invoices"), !strings.Contains(c.oneLine, "--no-separate-duties")))
 		}},
 	{name: "connection upsert", doc: "README.md", match: prefixed(".dev/bin/starter connection upsert "),
 		check: stdoutHas("connection ACME → GLOBEX: active")},

@@ -187,6 +187,10 @@ call PROCUREMENT_KEY 200 POST "$inv/actions/acknowledge-update" "${json[@]}" -H 
 call PROCUREMENT_KEY 200 POST "$inv/actions/approve" "${json[@]}" -H 'K2K-User: alice' -d '{}'
 expect_in_answer '"status":"AA"'
 
+step "Alice, who approved it for procurement, tries to approve its payment too: refused (409 same_user; the buyer separates duties)"
+call ACCOUNTING_KEY 409 POST "$inv/actions/approve-payment" "${json[@]}" -H 'K2K-User: alice' -d '{}'
+expect_in_answer '"code":"same_user"'
+
 step "Accounting approves payment (AA → A)"
 call ACCOUNTING_KEY 200 POST "$inv/actions/approve-payment" "${json[@]}" -H 'K2K-User: bob' -d '{}'
 expect_in_answer '"status":"A"'

@@ -21,6 +21,7 @@ type companyUpsertCmd struct {
 	Name              string `required:"" help:"Company name."`
 	AutoInvoiceSync   bool   `name:"auto-invoice-sync" help:"Vendor setting: Allow Automatic Invoice Synchronization with the Buyer Company."`
 	AcceptK2KInvoices bool   `name:"accept-k2k-invoices" help:"Buyer setting: Allow Invoices coming from K2K orders to be automatically uploaded."`
+	SeparateDuties    bool   `name:"separate-duties" default:"true" negatable:"" help:"Buyer setting: the user who approved an invoice for procurement may not approve its payment nor mark it paid (on unless --no-separate-duties)."`
 }
 
 func (c *companyUpsertCmd) Run(ctx context.Context) error {
@@ -29,10 +30,11 @@ func (c *companyUpsertCmd) Run(ctx context.Context) error {
 	}
 	return withStore(ctx, func(st *store.Store) error {
 		if err := st.CompanyUpsert(ctx, store.Company{ID: c.ID, Name: c.Name,
-			AutoInvoiceSync: c.AutoInvoiceSync, AcceptK2KInvoices: c.AcceptK2KInvoices}); err != nil {
+			AutoInvoiceSync: c.AutoInvoiceSync, AcceptK2KInvoices: c.AcceptK2KInvoices, SeparateDuties: c.SeparateDuties}); err != nil {
 			return err
 		}
-		fmt.Printf("company    %s %q: auto-invoice-sync=%t accept-k2k-invoices=%t\n", c.ID, c.Name, c.AutoInvoiceSync, c.AcceptK2KInvoices)
+		fmt.Printf("company    %s %q: auto-invoice-sync=%t accept-k2k-invoices=%t separate-duties=%t\n",
+			c.ID, c.Name, c.AutoInvoiceSync, c.AcceptK2KInvoices, c.SeparateDuties)
 		return nil
 	})
 }

@@ -20,7 +20,8 @@ import (
 
 // facts is what the lifecycle rules need to know about the invoice now.
 func (w *invoiceWorkflow) facts() invoice.Facts {
-	return invoice.Facts{Status: w.Status, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, UpdatePending: w.UpdatePending}
+	return invoice.Facts{Status: w.Status, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, UpdatePending: w.UpdatePending,
+		SeparateDuties: w.SeparateDuties, ApprovedBy: w.ApprovedBy}
 }
 
 // decide applies the lifecycle table to req and, for a vendor update, checks the revised order.
@@ -140,6 +141,12 @@ func (w *invoiceWorkflow) accept(ctx workflow.Context, req invoice.ActionRequest
 		From: e.From, To: e.To, Reason: e.Reason})
 	if req.Action == invoice.ActionMarkPaid {
 		w.Payment = &Payment{Date: req.PaymentDate, Reference: req.PaymentReference}
+	}
+	switch {
+	case req.Action == invoice.ActionApprove:
+		w.ApprovedBy = req.Actor.UserID
+	case e.To == invoice.StatusAP: // returned, or revised by the vendor: the approval is gone
+		w.ApprovedBy = ""
 	}
 	return w.enter(ctx, e.To, e.OccurredAt)
 }

@@ -656,3 +656,61 @@ func TestInvoiceWorkflow_KeyReusedForAnotherActionRefused(t *testing.T) {
 		t.Errorf("answer of k = %+v, want the first answer (approve accepted)", a)
 	}
 }
+
+// buyerUser is user of the test buyer in role.
+func buyerUser(user string, role invoice.Role) invoice.Actor {
+	return invoice.Actor{CompanyID: testBuyer, UserID: user, Role: role}
+}
+
+// TestInvoiceWorkflow_SeparationOfDuties: for a buyer that separates duties (as eligibility
+// reported it at confirmation), the procurement approver's payment approval and payment are
+// refused with same_user and audited; another accounting user's go through. After a return to
+// procurement the next approver is the one that counts.
+func TestInvoiceWorkflow_SeparationOfDuties(t *testing.T) {
+	h := newHarness(t)
+	h.eligibility = invoice.Eligibility{Eligible: true, SeparateDuties: true}
+	aliceAcc, bob := buyerUser("alice", invoice.RoleAccounting), accounting
+	h.send(time.Minute, approve("approve-1", buyerUser("alice", invoice.RoleProcurement)))
+	h.send(2*time.Minute, approvePayment("approve-payment-alice", aliceAcc))
+	h.send(3*time.Minute, approvePayment("approve-payment-bob", bob))
+	h.send(4*time.Minute, markPaid("mark-paid-alice", aliceAcc))
+	h.send(5*time.Minute, markPaid("mark-paid-bob", bob))
+	h.run()
+	_, s := h.assertPaid()
+	h.assertEvents(h.recorded(), wantCreated, wantApprove,
+		refused(invoice.ActionApprovePayment, invoice.StatusAA, invoice.RefusedSameUser),
+		wantApprovePayment,
+		refused(invoice.ActionMarkPaid, invoice.StatusA, invoice.RefusedSameUser),
+		wantMarkPaid)
+	for _, key := range []string{"approve-payment-alice", "mark-paid-alice"} {
+		if a := s.Answers[key]; a.Accepted || a.Code != invoice.RefusedSameUser || !strings.Contains(a.Reason, "alice approved this invoice") {
+			t.Errorf("answer %s = %+v, want refused same_user naming alice", key, a)
+		}
+	}
+	if !s.SeparateDuties || s.ApprovedBy != "alice" {
+		t.Errorf("state separate_duties %v approved_by %q, want true and alice", s.SeparateDuties, s.ApprovedBy)
+	}
+}
+
+// TestInvoiceWorkflow_SeparationOfDutiesFollowsTheApprovalInForce: a return to procurement clears
+// the approval; the user who approves again is the one barred, the first approver no longer is.
+func TestInvoiceWorkflow_SeparationOfDutiesFollowsTheApprovalInForce(t *testing.T) {
+	h := newHarness(t)
+	h.eligibility = invoice.Eligibility{Eligible: true, SeparateDuties: true}
+	aliceAcc, carolAcc := buyerUser("alice", invoice.RoleAccounting), buyerUser("carol", invoice.RoleAccounting)
+	h.send(time.Minute, approve("approve-1", buyerUser("alice", invoice.RoleProcurement)))
+	h.send(2*time.Minute, signal{SignalReturnToProcurement, invoice.ActionRequest{Actor: accounting, IdempotencyKey: "return-1",
+		Reason: "wrong cost centre"}})
+	h.send(3*time.Minute, approve("approve-2", buyerUser("carol", invoice.RoleProcurement)))
+	h.send(4*time.Minute, approvePayment("approve-payment-carol", carolAcc))
+	h.send(5*time.Minute, approvePayment("approve-payment-alice", aliceAcc))
+	h.send(6*time.Minute, markPaid("mark-paid-1", accounting))
+	h.run()
+	_, s := h.assertPaid()
+	if a := s.Answers["approve-payment-carol"]; a.Accepted || a.Code != invoice.RefusedSameUser {
+		t.Errorf("carol, the approver in force: %+v, want refused same_user", a)
+	}
+	if a := s.Answers["approve-payment-alice"]; !a.Accepted {
+		t.Errorf("alice, whose approval was returned: %+v, want accepted", a)
+	}
+}

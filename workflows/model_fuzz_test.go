@@ -31,7 +31,8 @@ import (
 // sequence to P, so the workflow ends.
 //
 // Input layout: byte 0 chooses the run (bits 0-1: continue-as-new limit, bits 2-3: reminder
-// policy, bit 4: the history also reaches the limit when a reminder falls due); then two bytes a
+// policy, bit 4: the history also reaches the limit when a reminder falls due, bit 5: the buyer
+// separates duties); then two bytes a
 // step. The first, op: bits 0-2 the action (index in invoice.Actions; 7 repeats an earlier
 // message as it was), bit 3 sent as an update instead of a signal, bits 4-7 the variant
 // (fuzzRequest). The second, arg: bits 0-2 the wait before it (fuzzWaits), bit 3 sent in the same
@@ -122,6 +123,7 @@ type fuzzDelivery struct {
 
 // fuzzSequence is one decoded input, the model's predictions and what the runs saw.
 type fuzzSequence struct {
+	separate   bool // the buyer separates duties (eligibility says so at confirmation)
 	canAfter   int
 	canAtTimer bool // the history reaches the limit when a reminder falls due
 	policy     ReminderPolicy
@@ -140,6 +142,7 @@ func decodeFuzzSequence(data []byte) *fuzzSequence {
 	s := &fuzzSequence{policy: fuzzPolicies[0]}
 	if len(data) > 0 {
 		s.canAfter, s.policy, s.canAtTimer = fuzzCANLimits[data[0]&3], fuzzPolicies[data[0]>>2&3], data[0]&16 != 0
+		s.separate = data[0]&32 != 0
 		data = data[1:]
 	}
 	var msgs []*fuzzMessage
@@ -155,7 +158,7 @@ func decodeFuzzSequence(data []byte) *fuzzSequence {
 		at += time.Second + fuzzWaits[arg&7]
 		s.deliveries = append(s.deliveries, &fuzzDelivery{at: at, msgs: []*fuzzMessage{m}})
 	}
-	s.model = newFuzzModel(s.policy)
+	s.model = newFuzzModel(s.policy, s.separate)
 	for _, d := range s.deliveries {
 		s.model.deliver(d)
 	}
@@ -212,6 +215,10 @@ func fuzzRequest(action invoice.Action, variant byte, n int, reuse string) invoi
 		req.PaymentDate, req.PaymentReference = "2024-06-01", fmt.Sprintf("BANK-%d", n)
 	}
 	switch variant {
+	case 6: // the procurement approver's user, in the role the action needs (valid)
+		if req.Actor.CompanyID == testBuyer {
+			req.Actor.UserID = procurement.UserID
+		}
 	case 7: // the other company of the connection, in the right role
 		if req.Actor.CompanyID == testBuyer {
 			req.Actor.CompanyID = testVendor
@@ -294,6 +301,8 @@ type fuzzSnapshot struct {
 // fuzzModel is the invoice as the pure rules say it must be. Times are since the start.
 type fuzzModel struct {
 	policy      ReminderPolicy
+	separate    bool   // the buyer separates duties
+	approvedBy  string // the user whose procurement approval is in force
 	status      invoice.Status
 	pending     bool
 	order       invoice.Order
@@ -307,8 +316,8 @@ type fuzzModel struct {
 	transitions []Transition
 }
 
-func newFuzzModel(policy ReminderPolicy) *fuzzModel {
-	m := &fuzzModel{policy: policy, status: invoice.StatusAP, order: testOrder(), revision: 1, seq: 1,
+func newFuzzModel(policy ReminderPolicy, separate bool) *fuzzModel {
+	m := &fuzzModel{policy: policy, separate: separate, status: invoice.StatusAP, order: testOrder(), revision: 1, seq: 1,
 		answers: map[string]Answer{}}
 	m.events = []fuzzEvent{{seq: 1, kind: invoice.EventInvoiceCreated, to: invoice.StatusAP, revision: 1}}
 	return m
@@ -343,7 +352,8 @@ func (m *fuzzModel) remindBefore(at time.Duration) {
 }
 
 func (m *fuzzModel) facts() invoice.Facts {
-	return invoice.Facts{Status: m.status, VendorID: testVendor, BuyerID: testBuyer, UpdatePending: m.pending}
+	return invoice.Facts{Status: m.status, VendorID: testVendor, BuyerID: testBuyer, UpdatePending: m.pending,
+		SeparateDuties: m.separate, ApprovedBy: m.approvedBy}
 }
 
 // apply decides one message as the rules say: a key keeps its first answer, a key reused for
@@ -395,6 +405,11 @@ func (m *fuzzModel) apply(msg *fuzzMessage, at time.Duration) fuzzOutcome {
 	answer := Answer{Action: req.Action, Accepted: true, Status: to}
 	m.answers[req.IdempotencyKey] = answer
 	m.pending = pending
+	if req.Action == invoice.ActionApprove {
+		m.approvedBy = req.Actor.UserID
+	} else if to == invoice.StatusAP {
+		m.approvedBy = ""
+	}
 	if to != m.status {
 		m.since, m.reminded = at, 0
 	}
@@ -472,6 +487,7 @@ func (s *fuzzSequence) run(t *testing.T) {
 		opts.DeadlockDetectionTimeout = 10 * time.Second
 		h.env.SetWorkerOptions(opts)
 		h.env.SetStartTime(t0.Add(offset))
+		h.eligibility.SeparateDuties = s.separate
 		h.storeErr = func(attempt int) error { // called with h.mu held
 			if h.storeCalls[attempt-1].StagingKey == fuzzBadPDF {
 				return temporal.NewNonRetryableApplicationError("pdf: not a PDF file", activities.ErrTypeInvalidPDF, nil)
@@ -799,6 +815,11 @@ func fuzzSeeds() [][]byte {
 			fuzzStep(returnA, true, 10, 0, false, 0), fuzzStep(approvePaymentA, true, 9, 0, false, 0), sig(approvePaymentA),
 			fuzzStep(markPaidA, false, 10, 0, false, 0), fuzzStep(markPaidA, true, 10, 0, false, 1),
 			fuzzStep(cancelA, false, 8, 0, false, 0), fuzzStep(markPaidA, true, 11, 0, false, 0), sig(markPaidA)),
+		// separation of duties: the procurement approver's payment approval and payment, as signals and
+		// updates, refused; a return to procurement clears the approval
+		seed(32, sig(approveA), fuzzStep(approvePaymentA, false, 6, 0, false, 0), fuzzStep(approvePaymentA, true, 6, 0, false, 0),
+			sig(returnA), fuzzStep(approveA, true, 0, 0, false, 0), sig(approvePaymentA),
+			fuzzStep(markPaidA, true, 6, 0, false, 0), fuzzStep(markPaidA, false, 6, 0, false, 0), sig(markPaidA)),
 		// duplicated keys: same action as signal and update, another action as signal and update
 		seed(0, sig(approveA), fuzzStep(repeatA, false, 0, 0, false, 0), fuzzStep(repeatA, true, 0, 0, false, 0),
 			fuzzStep(approvePaymentA, true, 15, 0, false, 0), fuzzStep(approvePaymentA, false, 15, 0, false, 0),

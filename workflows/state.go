@@ -122,9 +122,14 @@ type State struct {
 	Revision    int              `json:"revision,omitempty"`
 	Document    invoice.Document `json:"document"`
 	// UpdatePending is the warning flag: a vendor update the buyer has not acknowledged yet.
-	UpdatePending bool       `json:"update_pending"`
-	Revisions     []Revision `json:"revisions"`
-	Payment       *Payment   `json:"payment,omitempty"`
+	UpdatePending bool `json:"update_pending"`
+	// SeparateDuties is the buyer's separation-of-duties setting when the order was confirmed:
+	// ApprovedBy may then neither approve the payment nor mark the invoice paid.
+	SeparateDuties bool `json:"separate_duties,omitempty"`
+	// ApprovedBy is the user whose procurement approval is in force (empty in AP).
+	ApprovedBy string     `json:"approved_by,omitempty"`
+	Revisions  []Revision `json:"revisions"`
+	Payment    *Payment   `json:"payment,omitempty"`
 	// Discrepancy is the current invoice total minus the PO total, in minor units (0 when they
 	// agree). Reported, never blocking.
 	Discrepancy int64             `json:"discrepancy_minor"`

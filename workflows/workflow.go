@@ -107,6 +107,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context, searchAttributesSet bool)
 		activities.EligibilityInput{VendorID: o.VendorID, BuyerID: o.BuyerID}, &eligibility); err != nil {
 		return Result{}, true, err
 	}
+	w.SeparateDuties = eligibility.SeparateDuties
 	if !eligibility.Eligible {
 		r, err := w.finishWithout(ctx, OutcomeNotEligible, invoice.EventNotEligible, string(eligibility.Reason), eligibility.Detail)
 		return r, true, err

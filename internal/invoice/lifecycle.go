@@ -103,6 +103,9 @@ type rule struct {
 	blockedByWarning bool
 	// needsWarning allows the action only while a vendor update awaits review.
 	needsWarning bool
+	// notByApprover refuses the action to the user whose procurement approval is in force, when
+	// the buyer separates duties.
+	notByApprover bool
 }
 
 var buyerRoles = []Role{RoleProcurement, RoleAccounting}
@@ -112,10 +115,10 @@ var buyerRoles = []Role{RoleProcurement, RoleAccounting}
 // from it.
 var table = []rule{
 	{action: ActionApprove, summary: "Buyer procurement approves the invoice (AP → AA).", from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true},
-	{action: ActionApprovePayment, summary: "Buyer accounting approves payment (AA → A).", from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
+	{action: ActionApprovePayment, summary: "Buyer accounting approves payment (AA → A).", from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true, notByApprover: true},
 	{action: ActionReturnToProcurement, summary: "Buyer accounting returns the invoice to procurement, with a reason (AA → AP).", from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}},
 	{action: ActionCancelPaymentApproval, summary: "Buyer accounting takes the payment approval back (A → AA).", from: []Status{StatusA}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleAccounting}},
-	{action: ActionMarkPaid, summary: "Buyer accounting marks the invoice paid, with date and reference (A → P).", from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true},
+	{action: ActionMarkPaid, summary: "Buyer accounting marks the invoice paid, with date and reference (A → P).", from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true, notByApprover: true},
 	{action: ActionVendorUpdate, summary: "The vendor sends a new revision: back to AP, approvals cleared, warning set.", from: []Status{StatusAP, StatusAA, StatusA}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
 	{action: ActionAcknowledgeUpdate, summary: "The buyer has reviewed the vendor's update: clears the warning.", from: []Status{StatusAP, StatusAA, StatusA}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
 }
@@ -148,6 +151,11 @@ type Facts struct {
 	BuyerID  string
 	// UpdatePending is the warning flag: a vendor update the buyer has not reviewed yet.
 	UpdatePending bool
+	// SeparateDuties is the buyer's separation-of-duties setting as it was when the order was
+	// confirmed (Eligibility.SeparateDuties).
+	SeparateDuties bool
+	// ApprovedBy is the user whose procurement approval is in force (empty in AP).
+	ApprovedBy string
 }
 
 // RefusalCode classifies why an action was refused.
@@ -163,12 +171,13 @@ const (
 	RefusedPaid        RefusalCode = "invoice_paid"         // a paid invoice cannot be updated
 	RefusedTaken       RefusalCode = "invoice_number_taken" // the new invoice number belongs to another invoice
 	RefusedInvalidPDF  RefusalCode = "invalid_pdf"          // the vendor's new PDF is not a PDF or too large
+	RefusedSameUser    RefusalCode = "same_user"            // the user who approved for procurement may not also approve payment or pay
 )
 
 // RefusalCodes lists every refusal code, for callers that map them (the gateway, the CLI).
 func RefusalCodes() []RefusalCode {
 	return []RefusalCode{RefusedInvalid, RefusedWrongActor, RefusedWrongStatus, RefusedNoInvoice,
-		RefusedUnreviewed, RefusedPaid, RefusedTaken, RefusedInvalidPDF}
+		RefusedUnreviewed, RefusedPaid, RefusedTaken, RefusedInvalidPDF, RefusedSameUser}
 }
 
 // Refusal is a business answer: the action is not applied, the invoice is unchanged.
@@ -208,6 +217,10 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 	}
 	if r.needsWarning && !f.UpdatePending {
 		return f.Status, refuse(RefusedWrongStatus, "there is no unreviewed vendor update to acknowledge")
+	}
+	if r.notByApprover && f.SeparateDuties && f.ApprovedBy != "" && req.Actor.UserID == f.ApprovedBy {
+		return f.Status, refuse(RefusedSameUser, "%s approved this invoice for procurement, and the buyer separates duties: another user must %s",
+			shortened(f.ApprovedBy), req.Action)
 	}
 	if r.to == "" {
 		return f.Status, nil
@@ -320,6 +333,9 @@ type Eligibility struct {
 	Eligible bool              `json:"eligible"`
 	Reason   EligibilityReason `json:"reason,omitempty"`
 	Detail   string            `json:"detail,omitempty"`
+	// SeparateDuties is the buyer's separation-of-duties setting when the order was confirmed; an
+	// eligible invoice keeps it for its whole life (see Facts).
+	SeparateDuties bool `json:"separate_duties,omitempty"`
 }
 
 // ConnectionFacts is what eligibility depends on, as read from the store.
@@ -330,6 +346,9 @@ type ConnectionFacts struct {
 	ConnectionActive  bool
 	VendorSyncEnabled bool // vendor: "Allow Automatic Invoice Synchronization with the Buyer Company"
 	BuyerUploadOn     bool // buyer: "Allow Invoices coming from K2K orders to be automatically uploaded"
+	// BuyerSeparatesDuties is the buyer's separation-of-duties setting: the user who approved an
+	// invoice for procurement may not approve its payment nor mark it paid.
+	BuyerSeparatesDuties bool
 }
 
 // DecideEligibility applies docs/design.md §1: the connection is active and both companies opted in.
@@ -348,5 +367,5 @@ func DecideEligibility(f ConnectionFacts) Eligibility {
 		return Eligibility{Reason: ReasonBuyerUploadDisabled,
 			Detail: `the buyer has not enabled "Allow Invoices coming from K2K orders to be automatically uploaded"`}
 	}
-	return Eligibility{Eligible: true}
+	return Eligibility{Eligible: true, SeparateDuties: f.BuyerSeparatesDuties}
 }

@@ -331,3 +331,59 @@ func TestDecideRefusesUnstorableText(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideSeparationOfDuties: with the buyer's setting on, the user whose procurement approval
+// is in force may neither approve the payment nor mark the invoice paid; anyone else may, and
+// with the setting off so may that user. Other actions are not affected.
+func TestDecideSeparationOfDuties(t *testing.T) {
+	const approver = "alice"
+	separated := func(s Status) Facts {
+		f := facts(s)
+		f.SeparateDuties, f.ApprovedBy = true, approver
+		return f
+	}
+	by := func(action Action, user string) ActionRequest {
+		req := goodRequest(action)
+		req.Actor.UserID = user
+		return req
+	}
+	for _, tc := range []struct {
+		status Status
+		action Action
+	}{{StatusAA, ActionApprovePayment}, {StatusA, ActionMarkPaid}} {
+		t.Run(string(tc.action), func(t *testing.T) {
+			wantRefusal(t, separated(tc.status), by(tc.action, approver), RefusedSameUser, approver+" approved this invoice for procurement")
+			if got, err := Decide(separated(tc.status), by(tc.action, "bob")); err != nil {
+				t.Errorf("another user: Decide = %q, %v; want accepted", got, err)
+			}
+			off := separated(tc.status)
+			off.SeparateDuties = false
+			if got, err := Decide(off, by(tc.action, approver)); err != nil {
+				t.Errorf("setting off: Decide = %q, %v; want accepted", got, err)
+			}
+			none := separated(tc.status)
+			none.ApprovedBy = ""
+			if got, err := Decide(none, by(tc.action, approver)); err != nil {
+				t.Errorf("no approval in force: Decide = %q, %v; want accepted", got, err)
+			}
+		})
+	}
+	// The approver may still return the invoice, take the payment approval back or acknowledge an update.
+	for _, tc := range []struct {
+		status Status
+		action Action
+	}{{StatusAA, ActionReturnToProcurement}, {StatusA, ActionCancelPaymentApproval}} {
+		if got, err := Decide(separated(tc.status), by(tc.action, approver)); err != nil {
+			t.Errorf("%s by the approver: Decide = %q, %v; want accepted", tc.action, got, err)
+		}
+	}
+	// The refusal comes after the status and warning checks.
+	wantRefusal(t, separated(StatusAP), by(ActionApprovePayment, approver), RefusedWrongStatus, "allowed in status")
+	warned := separated(StatusAA)
+	warned.UpdatePending = true
+	wantRefusal(t, warned, by(ActionApprovePayment, approver), RefusedUnreviewed, "acknowledge")
+	if got := DecideEligibility(ConnectionFacts{VendorKnown: true, BuyerKnown: true, ConnectionFound: true, ConnectionActive: true,
+		VendorSyncEnabled: true, BuyerUploadOn: true, BuyerSeparatesDuties: true}); got != (Eligibility{Eligible: true, SeparateDuties: true}) {
+		t.Errorf("DecideEligibility with the buyer separating duties = %+v, want eligible, separate_duties", got)
+	}
+}

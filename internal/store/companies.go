@@ -19,6 +19,9 @@ type Company struct {
 	// AcceptK2KInvoices is the buyer setting "Allow Invoices coming from K2K orders to be
 	// automatically uploaded".
 	AcceptK2KInvoices bool
+	// SeparateDuties is the buyer setting "separation of duties": the user who approved an
+	// invoice for procurement may not approve its payment nor mark it paid.
+	SeparateDuties bool
 }
 
 // ConnectionStatus is the status of a K2K connection.
@@ -35,13 +38,14 @@ const (
 // CompanyUpsert creates a company or updates its name and settings.
 func (s *Store) CompanyUpsert(ctx context.Context, c Company) error {
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO companies (id, name, auto_invoice_sync, accept_k2k_invoices)
-		VALUES ($1, $2, $3, $4)
+		INSERT INTO companies (id, name, auto_invoice_sync, accept_k2k_invoices, separate_duties)
+		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
 			auto_invoice_sync = EXCLUDED.auto_invoice_sync,
 			accept_k2k_invoices = EXCLUDED.accept_k2k_invoices,
+			separate_duties = EXCLUDED.separate_duties,
 			updated_at = now()`,
-		c.ID, c.Name, c.AutoInvoiceSync, c.AcceptK2KInvoices)
+		c.ID, c.Name, c.AutoInvoiceSync, c.AcceptK2KInvoices, c.SeparateDuties)
 	return mapError(err, "company upsert "+c.ID)
 }
 
@@ -49,8 +53,8 @@ func (s *Store) CompanyUpsert(ctx context.Context, c Company) error {
 func (s *Store) CompanyGet(ctx context.Context, id string) (Company, error) {
 	var c Company
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, name, auto_invoice_sync, accept_k2k_invoices FROM companies WHERE id = $1`, id).
-		Scan(&c.ID, &c.Name, &c.AutoInvoiceSync, &c.AcceptK2KInvoices)
+		SELECT id, name, auto_invoice_sync, accept_k2k_invoices, separate_duties FROM companies WHERE id = $1`, id).
+		Scan(&c.ID, &c.Name, &c.AutoInvoiceSync, &c.AcceptK2KInvoices, &c.SeparateDuties)
 	return c, mapError(err, "company "+id)
 }
 
@@ -88,13 +92,14 @@ func (s *Store) ConnectionFacts(ctx context.Context, vendorID, buyerID string) (
 	var status *string
 	err := s.pool.QueryRow(ctx, `
 		SELECT v.id IS NOT NULL, b.id IS NOT NULL, c.status,
-		       coalesce(v.auto_invoice_sync, false), coalesce(b.accept_k2k_invoices, false)
+		       coalesce(v.auto_invoice_sync, false), coalesce(b.accept_k2k_invoices, false),
+		       coalesce(b.separate_duties, false)
 		FROM (SELECT $1::text AS vendor_id, $2::text AS buyer_id) k
 		LEFT JOIN companies v ON v.id = k.vendor_id
 		LEFT JOIN companies b ON b.id = k.buyer_id
 		LEFT JOIN k2k_connections c ON c.vendor_id = k.vendor_id AND c.buyer_id = k.buyer_id`,
 		vendorID, buyerID).
-		Scan(&f.VendorKnown, &f.BuyerKnown, &status, &f.VendorSyncEnabled, &f.BuyerUploadOn)
+		Scan(&f.VendorKnown, &f.BuyerKnown, &status, &f.VendorSyncEnabled, &f.BuyerUploadOn, &f.BuyerSeparatesDuties)
 	if err != nil {
 		return f, mapError(err, "connection facts")
 	}

@@ -286,3 +286,45 @@ func TestPermanentErrors(t *testing.T) {
 		t.Errorf("stored row = %+v, want the bad bytes escaped and the long user cut", e)
 	}
 }
+
+// TestSeparationOfDutiesSetting: companies that existed before the setting keep working as they
+// did (off); companies created afterwards have it on unless told otherwise; the eligibility
+// facts carry the buyer's.
+func TestSeparationOfDutiesSetting(t *testing.T) {
+	ctx := context.Background()
+	url := freshDatabase(t)
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.MigrateUpToForTest(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	insert := `INSERT INTO companies (id, name, auto_invoice_sync, accept_k2k_invoices) VALUES ($1, $2, true, true)`
+	if err := st.ExecForTest(ctx, insert, "OLD-BUYER", "Before the setting"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ExecForTest(ctx, insert, "NEW-BUYER", "After the setting"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"OLD-BUYER": false, "NEW-BUYER": true} {
+		c, err := st.CompanyGet(ctx, id)
+		if err != nil || c.SeparateDuties != want {
+			t.Errorf("%s: separate duties %v (%v), want %v", id, c.SeparateDuties, err, want)
+		}
+	}
+	o := seed(t, st)
+	for _, want := range []bool{true, false} {
+		if err := st.CompanyUpsert(ctx, store.Company{ID: o.BuyerID, Name: "Buyer", AcceptK2KInvoices: true, SeparateDuties: want}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := st.ConnectionFacts(ctx, o.VendorID, o.BuyerID)
+		if err != nil || f.BuyerSeparatesDuties != want {
+			t.Errorf("upserted with separate duties %v: facts %+v (%v)", want, f, err)
+		}
+	}
+}

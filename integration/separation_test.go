@@ -1,0 +1,61 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/k2kinvoice/autoinvoice/workflows"
+)
+
+// TestSeparationOfDuties, through the starter as ops and backends use it: a buyer set up with
+// `company upsert` separates duties unless told not to; then the user who approved an invoice
+// for procurement is refused (same_user, exit 3, audited) when approving its payment or marking
+// it paid, while another user goes through. With --no-separate-duties the same user may do both.
+func TestSeparationOfDuties(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		flags    []string
+		separate bool
+	}{{"on by default", nil, true}, {"turned off", []string{"--no-separate-duties"}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := eligible(t)
+			code, stdout, stderr := runStarter(t, append([]string{"company", "upsert", "--id", o.BuyerID, "--name", "Buyer",
+				"--accept-k2k-invoices"}, tc.flags...)...)
+			if want := "separate-duties=" + map[bool]string{true: "true", false: "false"}[tc.separate]; code != 0 || !strings.Contains(stdout, want) {
+				t.Fatalf("company upsert: exit %d, want 0 and %q:\n%s%s", code, want, stdout, stderr)
+			}
+			orderFile := writeFile(t, "order.json", orderJSON(t, o, func(map[string]any) {}))
+			if code, stdout, stderr := runStarter(t, "confirm", orderFile); code != 0 || !strings.Contains(stdout, "status     AP") {
+				t.Fatalf("confirm: exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			target := []string{"--vendor", o.VendorID, "--buyer", o.BuyerID, "--po", o.PONumber}
+			act := func(action, user, role string, wantExit int, want string, extra ...string) {
+				t.Helper()
+				args := append([]string{action, "--company", o.BuyerID, "--user", user, "--role", role}, extra...)
+				code, stdout, _ := runStarter(t, append(args, target...)...)
+				if code != wantExit || !strings.Contains(stdout, want) {
+					t.Errorf("%s by %s: exit %d, want %d and %q:\n%s", action, user, code, wantExit, want, stdout)
+				}
+			}
+			paid := []string{"--payment-date", "2026-11-30", "--payment-reference", "SEPA-SOD"}
+			act("approve", "alice", "procurement", 0, "accepted   status AA")
+			if tc.separate {
+				act("approve-payment", "alice", "accounting", 3, "refused    same_user")
+				act("approve-payment", "bob", "accounting", 0, "accepted   status A")
+				act("mark-paid", "alice", "accounting", 3, "refused    same_user", paid...)
+				act("mark-paid", "bob", "accounting", 0, "accepted   status P", paid...)
+			} else {
+				act("approve-payment", "alice", "accounting", 0, "accepted   status A")
+				act("mark-paid", "alice", "accounting", 0, "accepted   status P", paid...)
+			}
+			id := workflows.InvoiceWorkflowID(o.VendorID, o.BuyerID, o.PONumber)
+			want := 0
+			if tc.separate {
+				want = 2
+			}
+			if got := count(t, `SELECT count(*) FROM invoice_events WHERE workflow_id = $1 AND kind = 'refused' AND code = 'same_user'`, id); got != want {
+				t.Errorf("%d same_user refusals in the audit log, want %d", got, want)
+			}
+		})
+	}
+}
