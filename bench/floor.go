@@ -126,7 +126,7 @@ func floorNew(ctx workflow.Context, o invoice.Order) (workflows.Outcome, error) 
 			StartToCloseTimeout: 2 * time.Second, Summary: name})
 		return workflow.ExecuteLocalActivity(ctx, step, floorStep{Name: name}).Get(ctx, nil)
 	}}
-	workflow.GetVersion(ctx, "local-steps", workflow.DefaultVersion, 2)
+	workflow.GetVersion(ctx, "local-steps", workflow.DefaultVersion, 3)
 	if err := f.register(ctx); err != nil {
 		return "", err
 	}

@@ -339,3 +339,28 @@ func TestVendorUpdateWrongActorReturnAndCancel(t *testing.T) {
 		t.Errorf("transitions = %v, want %v", path, want)
 	}
 }
+
+// TestVendorUpdateKeepsTheCurrency: a vendor update in another currency than the invoice's is
+// refused (invalid_request naming update.currency) and audited by the client; the invoice keeps
+// its currency and PO total, and an update in its own currency is then accepted.
+func TestVendorUpdateKeepsTheCurrency(t *testing.T) {
+	o := eligible(t)
+	id := confirmAndSettle(t, o, nil).WorkflowID
+	r := revisedOrder(o)
+	r.Currency = "USD"
+	req := invoice.ActionRequest{Action: invoice.ActionVendorUpdate, Actor: vendorActor(o), IdempotencyKey: newIdem(), Update: updateOf(r, "")}
+	refusal := mustRefuse(t, id, req, invoice.RefusedInvalid)
+	if !strings.Contains(refusal.Reason, "update.currency: must stay EUR") {
+		t.Errorf("refusal %q does not name update.currency", refusal.Reason)
+	}
+	if got := count(t, `SELECT count(*) FROM invoice_events WHERE workflow_id = $1 AND kind = 'refused' AND code = 'invalid_request'`, id); got != 1 {
+		t.Errorf("%d invalid_request refusals audited, want 1", got)
+	}
+	st, err := client.State(within(t, 10*time.Second), id)
+	if err != nil || st.Order.Currency != "EUR" || st.Order.POTotalMinor != o.POTotalMinor || st.Revision != 1 {
+		t.Fatalf("after the refusal: %s, PO total %d, revision %d (%v); want EUR, %d, 1", st.Order.Currency, st.Order.POTotalMinor, st.Revision, err, o.POTotalMinor)
+	}
+	r.Currency = o.Currency
+	mustAccept(t, id, invoice.ActionRequest{Action: invoice.ActionVendorUpdate, Actor: vendorActor(o), IdempotencyKey: newIdem(),
+		Update: updateOf(r, "")}, invoice.StatusAP)
+}

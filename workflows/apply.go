@@ -24,8 +24,9 @@ func (w *invoiceWorkflow) facts() invoice.Facts {
 		SeparateDuties: w.SeparateDuties, ApprovedBy: w.ApprovedBy}
 }
 
-// decide applies the lifecycle table to req and, for a vendor update, checks the revised order.
-func (w *invoiceWorkflow) decide(req invoice.ActionRequest) (invoice.Status, invoice.Order, *invoice.Refusal) {
+// decide applies the lifecycle table to req and, for a vendor update, checks the revised order
+// (keepCurrency: under the rule that a vendor update keeps the currency).
+func (w *invoiceWorkflow) decide(req invoice.ActionRequest, keepCurrency bool) (invoice.Status, invoice.Order, *invoice.Refusal) {
 	to, err := invoice.Decide(w.facts(), req)
 	var refusal *invoice.Refusal
 	if errors.As(err, &refusal) {
@@ -33,7 +34,7 @@ func (w *invoiceWorkflow) decide(req invoice.ActionRequest) (invoice.Status, inv
 	}
 	revised := w.Order
 	if req.Action == invoice.ActionVendorUpdate {
-		if revised, err = req.Update.Revise(w.Order); err != nil {
+		if revised, err = w.revised(req.Update, keepCurrency); err != nil {
 			return w.Status, w.Order, &invoice.Refusal{Code: invoice.RefusedInvalid, Reason: err.Error()}
 		}
 	}
@@ -56,7 +57,8 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, item QueuedAction) error {
 	if item.Malformed != nil { // refused at arrival
 		return w.refuse(ctx, req, item.Malformed)
 	}
-	to, revised, refusal := w.decide(req)
+	keepCurrency := req.Action == invoice.ActionVendorUpdate && w.keepsCurrency(ctx)
+	to, revised, refusal := w.decide(req, keepCurrency)
 	switch {
 	case refusal != nil:
 		return w.refuse(ctx, req, refusal)

@@ -1424,3 +1424,62 @@ func TestQuery_StatusRevisionWarningTotalsTransitions(t *testing.T) {
 		t.Errorf("typed state totals %d - %d, discrepancy %d", typed.Order.TotalMinor, typed.Order.POTotalMinor, typed.Discrepancy)
 	}
 }
+
+// usdUpdate is revisedUpdate in another currency than the invoice's.
+func usdUpdate() *invoice.InvoiceUpdate {
+	u := revisedUpdate()
+	u.Currency = "USD"
+	return u
+}
+
+// A vendor update in another currency is refused on update.currency: by the validator as an
+// update, audited as a signal. The invoice keeps its currency, revision and PO total.
+func TestVendorUpdateKeepsTheCurrency(t *testing.T) {
+	h := newHarness(t)
+	call := h.update(time.Minute, SignalVendorUpdate, "vu-usd-update",
+		invoice.ActionRequest{Actor: vendorUser, IdempotencyKey: "vu-usd-update", Update: usdUpdate()})
+	h.send(2*time.Minute, vendorUpdate("vu-usd-signal", vendorUser, usdUpdate()))
+	h.happyPath(3 * time.Minute)
+	h.run()
+	_, s := h.assertPaid()
+	checkRejected(t, call, invoice.RefusedInvalid)
+	if o := call.outcome(); o.Rejected == nil || !strings.Contains(o.Rejected.Error(), "update.currency: must stay EUR") {
+		t.Errorf("the update's refusal %v does not name update.currency", o.Rejected)
+	}
+	if a := s.Answers["vu-usd-signal"]; a.Accepted || a.Code != invoice.RefusedInvalid || !strings.Contains(a.Reason, "update.currency: must stay EUR") {
+		t.Errorf("the signal's answer %+v, want refused on update.currency", a)
+	}
+	h.assertEvents(h.recorded(), wantCreated, refused(invoice.ActionVendorUpdate, invoice.StatusAP, invoice.RefusedInvalid),
+		wantApprove, wantApprovePayment, wantMarkPaid)
+	if s.Order.Currency != "EUR" || s.Revision != 1 || s.Order.POTotalMinor != testOrder().POTotalMinor {
+		t.Errorf("order %s revision %d PO total %d, want EUR, 1 and the PO total unchanged", s.Order.Currency, s.Revision, s.Order.POTotalMinor)
+	}
+}
+
+// Runs started before the currency rule: one whose first vendor update comes after the rule
+// follows it (its keep-currency marker says so); one that decided a vendor update without the
+// marker (before the rule) keeps the rule it ran under, so its history replays as it ran.
+func TestVendorUpdateCurrencyOnOlderRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		keep   workflow.Version
+		accept bool
+	}{{"first update after the rule", 1, false}, {"updates decided before the rule", workflow.DefaultVersion, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.env.OnGetVersion(changeLocalSteps, workflow.DefaultVersion, shapeKeepsCurrency).Return(shapeArrivalOrder)
+			h.env.OnGetVersion(changeKeepCurrency, workflow.DefaultVersion, 1).Return(tc.keep)
+			h.send(time.Minute, vendorUpdate("vu-usd", vendorUser, usdUpdate()))
+			h.send(2*time.Minute, acknowledge("ack-1", procurement))
+			h.happyPath(3 * time.Minute)
+			h.run()
+			_, s := h.assertPaid()
+			if a := s.Answers["vu-usd"]; a.Accepted != tc.accept {
+				t.Errorf("vendor update in USD: %+v, want accepted %v", a, tc.accept)
+			}
+			if want := map[bool]string{true: "USD", false: "EUR"}[tc.accept]; s.Order.Currency != want {
+				t.Errorf("currency %s, want %s", s.Order.Currency, want)
+			}
+		})
+	}
+}

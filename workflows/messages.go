@@ -107,13 +107,13 @@ func (w *invoiceWorkflow) validate(item QueuedAction) error {
 			return RefusalError(refusal.Code, refusal.Reason)
 		}
 		if req.Action == invoice.ActionVendorUpdate {
-			if _, err := req.Update.Revise(w.Order); err != nil {
+			if _, err := w.revised(req.Update, w.shape >= shapeKeepsCurrency); err != nil {
 				return RefusalError(invoice.RefusedInvalid, err.Error())
 			}
 		}
 		return nil
 	}
-	if _, _, refusal := w.decide(req); refusal != nil {
+	if _, _, refusal := w.decide(req, w.shape >= shapeKeepsCurrency); refusal != nil {
 		return RefusalError(refusal.Code, refusal.Reason)
 	}
 	return nil

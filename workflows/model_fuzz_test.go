@@ -194,8 +194,10 @@ func fuzzMessageFrom(op, arg byte, n int, earlier []*fuzzMessage) *fuzzMessage {
 	return &fuzzMessage{signal: signal{name, fuzzRequest(action, op>>4, n, reuse)}, update: asUpdate}
 }
 
-// fuzzRequest is request n for action: valid for variants 0 to 6 (and 12 to 14 for other actions
-// than a vendor update), else broken the variant's way.
+// fuzzRequest is request n for action: valid for variants 0 to 6 (and 12 to 14) for other actions
+// than a vendor update, for variants 0 to 5 for a vendor update, else broken the variant's way.
+// Variant 6 is the procurement approver's user for the buyer's actions (refused to approve
+// payment or pay when the buyer separates duties) and another currency for a vendor update.
 func fuzzRequest(action invoice.Action, variant byte, n int, reuse string) invoice.ActionRequest {
 	req := invoice.ActionRequest{Actor: accounting, IdempotencyKey: fmt.Sprintf("k%d", n)}
 	switch action {
@@ -215,9 +217,12 @@ func fuzzRequest(action invoice.Action, variant byte, n int, reuse string) invoi
 		req.PaymentDate, req.PaymentReference = "2024-06-01", fmt.Sprintf("BANK-%d", n)
 	}
 	switch variant {
-	case 6: // the procurement approver's user, in the role the action needs (valid)
+	case 6: // the procurement approver's user, in the role the action needs; an update in USD
 		if req.Actor.CompanyID == testBuyer {
 			req.Actor.UserID = procurement.UserID
+		}
+		if req.Update != nil {
+			req.Update.Currency = "USD"
 		}
 	case 7: // the other company of the connection, in the right role
 		if req.Actor.CompanyID == testBuyer {

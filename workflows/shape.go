@@ -18,7 +18,8 @@ import (
 // changeLocalSteps names the change that made an invoice cheaper for the server: the database and
 // storage steps run as local activities, one marker each instead of three activity events and a
 // workflow task; a reminder timer is cancelled when its stay ends instead of firing later for
-// nothing.
+// nothing. Its marker is the workflow's one version marker: each later change that needs one is
+// a higher version of it (shapeArrivalOrder, shapeKeepsCurrency), so that it costs no event.
 const changeLocalSteps = "local-steps"
 
 // shapeLocalSteps is the version of changeLocalSteps that takes those steps.
@@ -29,6 +30,31 @@ const shapeLocalSteps workflow.Version = 1
 // listener per message name (see listen). It adds no event: the marker of changeLocalSteps only
 // carries the higher version.
 const shapeArrivalOrder workflow.Version = 2
+
+// shapeKeepsCurrency is the version of changeLocalSteps from which a vendor update may not change
+// the invoice's currency (invoice.InvoiceUpdate.Revise).
+const shapeKeepsCurrency workflow.Version = 3
+
+// changeKeepCurrency brings the currency rule to runs started before shapeKeepsCurrency: the first
+// vendor update such a run decides records which rule it follows from then on. A run that decided
+// one before the rule existed replays without the marker and keeps the rule it ran under
+// (ReviseAnyCurrency); one whose first vendor update comes later follows the new rule.
+const changeKeepCurrency = "keep-currency"
+
+// keepsCurrency reports whether this run refuses a vendor update that changes the currency. On a
+// run older than shapeKeepsCurrency it may record changeKeepCurrency's marker, so it is called only
+// where a vendor update is decided, never from a validator.
+func (w *invoiceWorkflow) keepsCurrency(ctx workflow.Context) bool {
+	return w.shape >= shapeKeepsCurrency || workflow.GetVersion(ctx, changeKeepCurrency, workflow.DefaultVersion, 1) == 1
+}
+
+// revised is the order as vendor update u changes it, keeping the currency or not.
+func (w *invoiceWorkflow) revised(u *invoice.InvoiceUpdate, keepCurrency bool) (invoice.Order, error) {
+	if keepCurrency {
+		return u.Revise(w.Order)
+	}
+	return u.ReviseAnyCurrency(w.Order)
+}
 
 // nonRetryableErrorTypes are the activity errors retrying cannot fix: refusals of the data.
 var nonRetryableErrorTypes = activityOptions.RetryPolicy.NonRetryableErrorTypes

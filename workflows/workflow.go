@@ -60,7 +60,7 @@ func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
 		}
 	}
 	w.Runs++
-	w.shape = workflow.GetVersion(ctx, changeLocalSteps, workflow.DefaultVersion, shapeArrivalOrder)
+	w.shape = workflow.GetVersion(ctx, changeLocalSteps, workflow.DefaultVersion, shapeKeepsCurrency)
 	if err := w.registerHandlers(ctx); err != nil {
 		return Result{}, err
 	}

@@ -250,3 +250,24 @@ func TestDecodeStrictEdges(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// TestReviseKeepsTheCurrency: an update in another currency is refused on update.currency (the
+// PO total is in the invoice's); the rule before it let the currency change.
+func TestReviseKeepsTheCurrency(t *testing.T) {
+	o := validOrder()
+	u := InvoiceUpdate{InvoiceNumber: "INV-2", IssueDate: "2026-11-30", Currency: "USD", TotalMinor: o.TotalMinor, Lines: o.Lines}
+	_, err := u.Revise(o)
+	var v *ValidationError
+	if !errors.As(err, &v) || len(v.Fields) != 1 || v.Fields[0].Field != "update.currency" ||
+		!strings.Contains(v.Fields[0].Rule, "must stay "+o.Currency) {
+		t.Errorf("Revise to USD = %v, want one error on update.currency saying it must stay %s", err, o.Currency)
+	}
+	if revised, err := u.ReviseAnyCurrency(o); err != nil || revised.Currency != "USD" || revised.POTotalMinor != o.POTotalMinor {
+		t.Errorf("ReviseAnyCurrency to USD = %+v, %v; want the order in USD", revised, err)
+	}
+	// A malformed currency is named once, by its own rule.
+	u.Currency = "usd"
+	if _, err := u.Revise(o); !errors.As(err, &v) || len(v.Fields) != 1 || strings.Contains(v.Fields[0].Rule, "must stay") {
+		t.Errorf("Revise to %q = %v, want only the code's own rule", u.Currency, err)
+	}
+}

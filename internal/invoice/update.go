@@ -1,10 +1,14 @@
 package invoice
 
-import "regexp"
+import (
+	"fmt"
+	"regexp"
+)
 
-// InvoiceUpdate is a vendor's new revision of an invoice: its own invoice number, date, currency,
-// total and lines, and optionally its own PDF (staged in S3 by the client, like a confirmation's).
-// The order's business key (vendor, buyer, PO number) and PO total do not change.
+// InvoiceUpdate is a vendor's new revision of an invoice: its own invoice number, date, total and
+// lines, and optionally its own PDF (staged in S3 by the client, like a confirmation's). The
+// order's business key (vendor, buyer, PO number), its PO total and its currency do not change:
+// Currency must repeat the invoice's.
 type InvoiceUpdate struct {
 	InvoiceNumber string `json:"invoice_number"`
 	IssueDate     string `json:"issue_date"`
@@ -31,10 +35,26 @@ func (u InvoiceUpdate) check(v *ValidationError) {
 }
 
 // Revise returns order o as this update changes it, or a *ValidationError naming the update's
-// broken fields ("update.total_minor").
+// broken fields ("update.total_minor"). An update may not change the invoice's currency: the PO
+// total, and the discrepancy against it, are in the currency the order was confirmed in.
 func (u InvoiceUpdate) Revise(o Order) (Order, error) {
+	return u.revise(o, true)
+}
+
+// ReviseAnyCurrency is Revise as it was before the currency was fixed: it lets an update change
+// the currency. Only invoices whose histories were made under that rule use it, so that they
+// replay as they ran.
+func (u InvoiceUpdate) ReviseAnyCurrency(o Order) (Order, error) {
+	return u.revise(o, false)
+}
+
+func (u InvoiceUpdate) revise(o Order, keepCurrency bool) (Order, error) {
 	v := &ValidationError{}
 	u.check(v)
+	if keepCurrency && u.Currency != o.Currency && CheckCurrency(u.Currency) == "" {
+		v.add("update.currency", fmt.Sprintf("must stay %s, the invoice's currency: a vendor update cannot change it (the PO total is in %s)",
+			o.Currency, o.Currency))
+	}
 	if err := v.orNil(); err != nil {
 		return o, err
 	}
