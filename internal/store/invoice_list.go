@@ -44,6 +44,11 @@ func (s *Store) InvoiceList(ctx context.Context, f InvoiceFilter) ([]Invoice, er
 // planner may walk the primary key backwards instead, filtering by company, on the assumption
 // that the company's rows are spread evenly; for a company whose invoices are all old that walk
 // reads the whole table. Only the company's own indexes give this order, so it never does.
+//
+// A PO number is the exception: it leaves a company one invoice per counterpart at most, and its
+// index (company, po_number) can go straight to them only when the company is an equality; after a
+// range on its first column the scan reads the company's whole range of that index (16 ms at p95
+// for a buyer with 300,000 invoices). The few rows found are then sorted.
 func listQuery(f InvoiceFilter) (string, []any) {
 	var where []string
 	var args []any
@@ -55,7 +60,11 @@ func listQuery(f InvoiceFilter) (string, []any) {
 	if f.BuyerID == "" {
 		company, companyID, counterpart = "vendor_id", f.VendorID, "buyer_id"
 	}
-	add(company+" >= $%[1]d AND "+company+" <= $%[1]d", companyID)
+	if f.PONumber != "" {
+		add(company+" = $%d", companyID)
+	} else {
+		add(company+" >= $%[1]d AND "+company+" <= $%[1]d", companyID)
+	}
 	if f.Counterpart != "" {
 		add(counterpart+" = $%d", f.Counterpart)
 	}

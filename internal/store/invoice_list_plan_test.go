@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,15 @@ func TestInvoiceListReadsAPageInIndexOrder(t *testing.T) {
 				})
 				if index == "" {
 					t.Errorf("no index used")
+				}
+				// A PO number pins the list to a few rows: the index must go straight to them, the
+				// company matched by equality (a range on it would read all the company's entries).
+				if f.PONumber != "" {
+					plan.Walk(func(n store.PlanNode) {
+						if n.Index != "" && !strings.Contains(n.IndexCond, "_id = ") {
+							t.Errorf("the PO number's index scan is bounded by %s, not by the company's equality", n.IndexCond)
+						}
+					})
 				}
 				if t.Failed() {
 					t.Logf("filter %+v\nplan %+v", f, plan)
