@@ -3,6 +3,7 @@
 //	starter confirm ORDER.json [--pdf INVOICE.pdf]   confirm an order (starts its workflow once)
 //	starter approve|approve-payment|... ...          send a buyer or vendor action (an update;
 //	                                                 --async sends a signal)
+//	starter bulk approve|approve-payment WF...        one approval to many invoices, each answered
 //	starter status --vendor V --buyer B --po PO      show an invoice's state (--json: all of it)
 //	starter company upsert / connection upsert       set up companies, connections and settings
 //
@@ -42,6 +43,7 @@ type cli struct {
 	MarkPaid              markPaidCmd     `cmd:"" name:"mark-paid" help:"Buyer accounting marks the invoice paid (A → P)."`
 	VendorUpdate          vendorUpdateCmd `cmd:"" name:"vendor-update" help:"The vendor sends a new revision of the invoice (back to AP, warning set)."`
 	AcknowledgeUpdate     actionCmd       `cmd:"" name:"acknowledge-update" help:"The buyer has reviewed the vendor's update (clears the warning)."`
+	Bulk                  bulkCmd         `cmd:"" help:"Approve many invoices in one command: each gets its own answer."`
 	Status                statusCmd       `cmd:"" help:"Show an invoice's current state."`
 	APIKey                apiKeyCmd       `cmd:"" name:"apikey" help:"Create and revoke the gateway's API keys."`
 	Company               companyCmd      `cmd:"" help:"Manage companies and their K2K settings."`

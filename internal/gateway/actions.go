@@ -3,10 +3,12 @@ package gateway
 // POST /v1/invoices/{id}/actions/{action}: a human action, sent as an update (or a signal).
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -42,25 +44,16 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	if mediaType(r) != "application/json" {
-		writeProblem(w, Problem{Type: problemType("unsupported-media-type"), Status: http.StatusUnsupportedMediaType,
-			Detail: "send the action's body as application/json ({} when it has no fields)"})
-		return
-	}
 	var b ActionBody
-	if !s.decodeJSON(w, r, &b) {
+	if !jsonOnly(w, r) || !s.decodeJSON(w, r, &b) {
 		return
 	}
-	user := r.Header.Get("K2K-User")
-	if user == "" {
-		user = "api-key:" + principal(r).Label
-	} else if rule := checkHeaderValue(user); rule != "" {
-		badRequest(w, "K2K-User "+rule, invoice.FieldError{Field: "K2K-User", Rule: rule})
+	actor, ok := requestActor(w, r)
+	if !ok {
 		return
 	}
-	key := principal(r)
-	req := invoice.ActionRequest{Action: action, Actor: invoice.Actor{CompanyID: key.CompanyID, UserID: user, Role: key.Role},
-		IdempotencyKey: key.CompanyID + "/" + r.Header.Get("Idempotency-Key"), Reason: b.Reason,
+	req := invoice.ActionRequest{Action: action, Actor: actor,
+		IdempotencyKey: actor.CompanyID + "/" + r.Header.Get("Idempotency-Key"), Reason: b.Reason,
 		PaymentDate: b.PaymentDate, PaymentReference: b.PaymentReference, Update: b.Update}
 	if b.Update != nil {
 		b.Update.StagingKey = "" // a PDF comes only as an upload of this company's, never as a raw key
@@ -76,14 +69,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		}
 		b.Update.StagingKey = key
 	}
-	if err := invoice.Admissible(invoice.Facts{VendorID: inv.VendorID, BuyerID: inv.BuyerID}, req); err != nil {
-		var refusal *invoice.Refusal
-		if errors.As(err, &refusal) {
-			if aerr := s.Invoices.AuditRefusal(r.Context(), inv.WorkflowID, req, refusal); aerr != nil {
-				s.internal(w, aerr)
-				return
-			}
-		}
+	if err := s.admissible(r.Context(), inv, req); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -101,6 +87,44 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ActionResponse{Action: answer.Action, Accepted: answer.Accepted, Status: answer.Status})
+}
+
+// jsonOnly answers 415 unless the request's body is JSON.
+func jsonOnly(w http.ResponseWriter, r *http.Request) bool {
+	if mediaType(r) != "application/json" {
+		writeProblem(w, Problem{Type: problemType("unsupported-media-type"), Status: http.StatusUnsupportedMediaType,
+			Detail: "send the action's body as application/json ({} when it has no fields)"})
+		return false
+	}
+	return true
+}
+
+// requestActor is who acts: the API key's company and role, and the user the K2K-User header
+// names (the key's label when it names none).
+func requestActor(w http.ResponseWriter, r *http.Request) (invoice.Actor, bool) {
+	key := principal(r)
+	user := r.Header.Get("K2K-User")
+	if user == "" {
+		user = "api-key:" + key.Label
+	} else if rule := checkHeaderValue(user); rule != "" {
+		badRequest(w, "K2K-User "+rule, invoice.FieldError{Field: "K2K-User", Rule: rule})
+		return invoice.Actor{}, false
+	}
+	return invoice.Actor{CompanyID: key.CompanyID, UserID: user, Role: key.Role}, true
+}
+
+// admissible checks what the gateway can before the workflow: the request itself, and that the
+// actor's company and role may send it on this invoice. A refusal is audited and returned; any
+// other error is an outage.
+func (s *Server) admissible(ctx context.Context, inv store.Invoice, req invoice.ActionRequest) error {
+	err := invoice.Admissible(invoice.Facts{VendorID: inv.VendorID, BuyerID: inv.BuyerID}, req)
+	var refusal *invoice.Refusal
+	if errors.As(err, &refusal) {
+		if aerr := s.Invoices.AuditRefusal(ctx, inv.WorkflowID, req, refusal); aerr != nil {
+			return aerr
+		}
+	}
+	return err
 }
 
 // actionByName maps the path's action names (the workflow's message names) to actions.

@@ -70,6 +70,7 @@ func (s *Server) routes() map[string]http.Handler {
 		"GET /v1/invoices":                               s.authenticated(s.listInvoices),
 		"GET /v1/invoices/{id}":                          s.authenticated(s.getInvoice),
 		"POST /v1/invoices/{id}/actions/{action}":        s.authenticated(s.idempotent(s.act)),
+		"POST /v1/invoices/actions/{action}":             s.authenticated(s.idempotent(s.actInBulk)),
 		"GET /v1/invoices/{id}/revisions/{revision}/pdf": s.authenticated(s.pdfLink),
 	}
 }

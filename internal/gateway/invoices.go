@@ -4,6 +4,7 @@ package gateway
 // its invoices.
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -122,7 +123,7 @@ func (s *Server) visibleInvoice(w http.ResponseWriter, r *http.Request) (store.I
 		notFound(w)
 		return store.Invoice{}, false
 	}
-	inv, err := s.Store.InvoiceGet(r.Context(), id)
+	inv, err := s.invoiceOf(r.Context(), principal(r).CompanyID, id)
 	if errors.Is(err, store.ErrNotFound) {
 		notFound(w)
 		return store.Invoice{}, false
@@ -130,11 +131,17 @@ func (s *Server) visibleInvoice(w http.ResponseWriter, r *http.Request) (store.I
 		s.internal(w, err)
 		return store.Invoice{}, false
 	}
-	if c := principal(r).CompanyID; c != inv.VendorID && c != inv.BuyerID {
-		notFound(w)
-		return store.Invoice{}, false
-	}
 	return inv, true
+}
+
+// invoiceOf reads invoice id if company is its vendor or its buyer; store.ErrNotFound otherwise,
+// so that another company's invoice looks the same as one that does not exist.
+func (s *Server) invoiceOf(ctx context.Context, company string, id int64) (store.Invoice, error) {
+	inv, err := s.Store.InvoiceGet(ctx, id)
+	if err == nil && company != inv.VendorID && company != inv.BuyerID {
+		return store.Invoice{}, store.ErrNotFound
+	}
+	return inv, err
 }
 
 // RevisionView is one revision of an invoice.

@@ -513,6 +513,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}{
 		{"OrderResponse", OrderResponse{}, true},
 		{"ActionResponse", ActionResponse{}, true},
+		{"BulkActionResponse", BulkActionResponse{}, true},
+		{"BulkItem", BulkItem{}, true},
+		{"BulkActionBody", BulkActionBody{}, false},
 		{"Problem", Problem{}, true},
 		{"FieldError", invoice.FieldError{}, true},
 		{"Upload", Upload{}, true},
