@@ -377,6 +377,24 @@ func (r *run) pendingActivity(ctx context.Context, id, activity string) (*workfl
 	return nil, nil
 }
 
+// awaitWorkflowTask waits until worker w has started a workflow task of the workflow.
+func (r *run) awaitWorkflowTask(ctx context.Context, id string, w *proc) (*workflowpb.PendingWorkflowTaskInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		d, err := testenv.Describe(ctx, r.s.deps.Temporal, id)
+		task := d.GetPendingWorkflowTask()
+		if err == nil && task.GetState() == enumspb.PENDING_WORKFLOW_TASK_STATE_STARTED {
+			return task, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: no workflow task started on %s within 60 s (pending %v, error %v)", id, w.Name, task, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // awaitActivity waits until a worker has started activity for the workflow (pending, STARTED).
 func (r *run) awaitActivity(ctx context.Context, id, activity string) (*workflowpb.PendingActivityInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)

@@ -67,6 +67,34 @@ func killInRecordEvent(r *run) {
 	r.check(r.payFrom(ctx, id, invoice.StatusAA))
 }
 
+// killInLocalStep kills the worker while the audit write of an approval runs as a local activity,
+// inside the workflow task that took the approval (PostgreSQL held, for less than the step's five
+// seconds of local tries). Nothing of that task is recorded, so the fresh worker runs the task
+// again from its start, writes the row (once: the write is idempotent) and answers the approval,
+// whose sender waited through the kill.
+func killInLocalStep(r *run) {
+	ctx := r.ctx(6 * time.Minute)
+	w := r.startWorker()
+	id := try(r.confirm(ctx, r.order(1))).must(r)
+	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
+	r.pg.Hold()
+	answered := make(chan error, 1)
+	go func() {
+		answered <- r.step(ctx, id, r.request(invoice.ActionApprove, invoice.RoleProcurement), invoice.StatusAA)
+	}()
+	try(r.awaitWorkflowTask(ctx, id, w)).must(r)
+	// The local activity's first try is under way: its two-second timeout has not passed.
+	time.Sleep(500 * time.Millisecond)
+	killed := time.Now()
+	w.Kill()
+	r.logf("SIGKILL %s (pid %d) inside the workflow task of %s, its local RecordEvent held", w.Name, w.PID(), id)
+	r.pg.Release()
+	r.startWorker()
+	r.check(<-answered)
+	r.fault("SIGKILL worker inside a local RecordEvent (PostgreSQL held); the approval answered %.1f s later", time.Since(killed).Seconds())
+	r.check(r.payFrom(ctx, id, invoice.StatusAA))
+}
+
 // stall is a proxy to hold so that an activity, once started, cannot finish.
 type stall struct {
 	proxy    *Proxy

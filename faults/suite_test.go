@@ -38,6 +38,7 @@ func scenarios(mode string) []scenario {
 		{name: "kill-in-ReviseInvoice", maxAttempt: 2, reminders: noReminders, run: killInReviseInvoice},
 		{name: "kill-in-RecordEvent", maxAttempt: 2, reminders: noReminders, run: killInRecordEvent},
 		{name: "kill-in-Notify", maxAttempt: 2, reminders: workflows.ReminderPolicy{AP: 2 * time.Second, Max: 1}, run: killInNotify},
+		{name: "kill-in-local-step", maxAttempt: 1, reminders: noReminders, run: killInLocalStep},
 		{name: "two-workers", maxAttempt: 3, reminders: noReminders, run: twoWorkers(40)},
 		{name: "gateway-kill", maxAttempt: 2, reminders: noReminders, run: gatewayKill},
 		{name: "temporal-restart", maxAttempt: 3, reminders: noReminders, run: temporalRestart},

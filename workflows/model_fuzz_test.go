@@ -733,8 +733,8 @@ func (s *fuzzSequence) describe() string {
 }
 
 // stats appends a line about this execution to $FUZZ_MODEL_STATS: the sequence's hash, its
-// messages (decoded, and delivered with the closing ones), deliveries, runs and reminders, and
-// whether it was paid before the closing steps.
+// messages (decoded, and delivered with the closing ones), deliveries, runs and reminders,
+// whether it was paid before the closing steps, and whether the buyer separated duties.
 func (s *fuzzSequence) stats(t *testing.T) {
 	path := os.Getenv("FUZZ_MODEL_STATS")
 	if path == "" {
@@ -755,14 +755,14 @@ func (s *fuzzSequence) stats(t *testing.T) {
 			msgs++
 		}
 	}
-	fmt.Fprintf(h, "%d %v %+v", s.canAfter, s.canAtTimer, s.policy)
+	fmt.Fprintf(h, "%d %v %+v %v", s.canAfter, s.canAtTimer, s.policy, s.separate)
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "%016x %d %d %d %d %d %v\n", h.Sum64(), msgs, reached, len(s.deliveries), s.runs, len(s.model.reminders),
-		s.paidEarly)
+	fmt.Fprintf(f, "%016x %d %d %d %d %d %v %v\n", h.Sum64(), msgs, reached, len(s.deliveries), s.runs, len(s.model.reminders),
+		s.paidEarly, s.separate)
 }
 
 // ---- Seeds ----
