@@ -40,7 +40,7 @@ func (c *bulkActionCmd) Run(ctx context.Context, kctx *kong.Context) error {
 	if c.Key == "" {
 		c.Key = uuid.NewString()
 	}
-	if err := invoiceclient.CheckBulk(action, "--key", "", c.Key, "workflow-id", c.WorkflowIDs); err != nil {
+	if err := invoiceclient.CheckBulk(action, "--key", c.Key, "workflow-id", c.WorkflowIDs); err != nil {
 		return err
 	}
 	actor := invoice.Actor{CompanyID: c.Company, UserID: c.User, Role: invoice.Role(c.Role)}

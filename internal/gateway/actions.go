@@ -4,6 +4,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 
@@ -53,7 +55,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := invoice.ActionRequest{Action: action, Actor: actor,
-		IdempotencyKey: actor.CompanyID + "/" + r.Header.Get("Idempotency-Key"), Reason: b.Reason,
+		IdempotencyKey: actionKey(actor.CompanyID, r.Header.Get("Idempotency-Key"), invoice.MaxIdempotencyKeyLen), Reason: b.Reason,
 		PaymentDate: b.PaymentDate, PaymentReference: b.PaymentReference, Update: b.Update}
 	if b.Update != nil {
 		b.Update.StagingKey = "" // a PDF comes only as an upload of this company's, never as a raw key
@@ -87,6 +89,18 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ActionResponse{Action: answer.Action, Accepted: answer.Accepted, Status: answer.Status})
+}
+
+// actionKey is the idempotency key of what a request sends for company under its Idempotency-Key
+// key: "company/key", or, when that would be longer than limit, "company/sha256:" and the key's
+// SHA-256 in hex (at most 136 bytes). So every key the header allows works, and still names one
+// request of one company.
+func actionKey(company, key string, limit int) string {
+	if k := company + "/" + key; len(k) <= limit {
+		return k
+	}
+	sum := sha256.Sum256([]byte(key))
+	return company + "/sha256:" + hex.EncodeToString(sum[:])
 }
 
 // jsonOnly answers 415 unless the request's body is JSON.

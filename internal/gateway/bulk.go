@@ -61,8 +61,8 @@ func (s *Server) actInBulk(w http.ResponseWriter, r *http.Request) {
 	for i, id := range b.InvoiceIDs {
 		ids[i] = strconv.FormatInt(id, 10)
 	}
-	prefix, key := actor.CompanyID+"/", r.Header.Get("Idempotency-Key")
-	if err := invoiceclient.CheckBulk(action, "Idempotency-Key", prefix, key, "invoice_ids", ids); err != nil {
+	key := actionKey(actor.CompanyID, r.Header.Get("Idempotency-Key"), invoiceclient.MaxBulkKeyLen)
+	if err := invoiceclient.CheckBulk(action, "Idempotency-Key", key, "invoice_ids", ids); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -79,7 +79,7 @@ func (s *Server) actInBulk(w http.ResponseWriter, r *http.Request) {
 			s.internal(w, err)
 			return
 		}
-		req := invoice.ActionRequest{Action: action, Actor: actor, IdempotencyKey: invoiceclient.ItemKey(prefix+key, inv.WorkflowID)}
+		req := invoice.ActionRequest{Action: action, Actor: actor, IdempotencyKey: invoiceclient.ItemKey(key, inv.WorkflowID)}
 		answers[i].Status = inv.Status // as last stored; the workflow's answer replaces it
 		var refusal *invoice.Refusal
 		if err := s.admissible(r.Context(), inv, req); errors.As(err, &refusal) {

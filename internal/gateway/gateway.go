@@ -223,6 +223,7 @@ func (s *Server) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			return
 		case stored != nil:
 			w.Header().Set("Content-Type", stored.ContentType)
+			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.WriteHeader(stored.StatusCode)
 			_, _ = w.Write(stored.Body)

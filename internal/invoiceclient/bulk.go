@@ -31,9 +31,9 @@ func ItemKey(key, workflowID string) string {
 	return key + "/" + hex.EncodeToString(sum[:8])
 }
 
-// maxBulkKeyLen is the longest key a bulk request may carry: its items' keys must fit
+// MaxBulkKeyLen is the longest key a bulk request may carry: its items' keys must fit
 // invoice.MaxIdempotencyKeyLen.
-const maxBulkKeyLen = invoice.MaxIdempotencyKeyLen - 17
+const MaxBulkKeyLen = invoice.MaxIdempotencyKeyLen - 17
 
 // BulkItem is one invoice's action of a bulk request.
 type BulkItem struct {
@@ -72,16 +72,15 @@ func (c *Client) DoEach(ctx context.Context, items []BulkItem) []BulkAnswer {
 
 // CheckBulk checks a bulk action's shape before anything is sent: an action that may be sent in
 // bulk, an idempotency key short enough for its items' keys, between one and MaxBulk items, none
-// named twice. The items' keys are prefix (the gateway's company, or nothing) and key; keyField and
-// field name the key and the list in errors.
-func CheckBulk(action invoice.Action, keyField, prefix, key, field string, ids []string) error {
+// named twice. keyField and field name the key and the list in errors.
+func CheckBulk(action invoice.Action, keyField, key, field string, ids []string) error {
 	v := &invoice.ValidationError{}
 	if !slices.Contains(BulkActions, action) {
 		v.Fields = append(v.Fields, invoice.FieldError{Field: "action", Rule: fmt.Sprintf("must be one of %v to be sent in bulk", BulkActions)})
 	}
-	if room := maxBulkKeyLen - len(prefix); len(key) > room {
+	if len(key) > MaxBulkKeyLen {
 		v.Fields = append(v.Fields, invoice.FieldError{Field: keyField,
-			Rule: fmt.Sprintf("must be at most %d bytes in a bulk request (each item's key adds 17), got %d", room, len(key))})
+			Rule: fmt.Sprintf("must be at most %d bytes in a bulk request (each item's key adds 17), got %d", MaxBulkKeyLen, len(key))})
 	}
 	if len(ids) == 0 || len(ids) > MaxBulk {
 		v.Fields = append(v.Fields, invoice.FieldError{Field: field, Rule: fmt.Sprintf("must name between 1 and %d invoices, got %d", MaxBulk, len(ids))})
