@@ -9,6 +9,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/gateway"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 )
 
 // bulk sends an approval to many invoices with the key; header adds headers (K2K-User).
@@ -19,6 +20,20 @@ func bulk(t *testing.T, action, token, key string, ids []int64, header map[strin
 		header: header}.send(t)
 }
 
+// confirmMany confirms n orders of the party (its PO and invoice numbers with -0, -1, …) and
+// returns their invoice IDs.
+func confirmMany(t *testing.T, p testenv.Party, n int) []int64 {
+	t.Helper()
+	ids := make([]int64, n)
+	for i := range ids {
+		_, r := confirm(t, p, func(o *invoice.Order) {
+			o.PONumber, o.InvoiceNumber = fmt.Sprintf("%s-%d", o.PONumber, i), fmt.Sprintf("%s-%d", o.InvoiceNumber, i)
+		})
+		ids[i] = r.InvoiceID
+	}
+	return ids
+}
+
 // TestBulkApprovalAnswersEachInvoice: every invoice named gets its own answer in the order asked
 // (accepted; refused with its code and reason, by the gateway's own check or by the workflow;
 // not found for another company's or an unknown ID), the refusals do not stop the others, and the
@@ -27,13 +42,7 @@ func bulk(t *testing.T, action, token, key string, ids []int64, header map[strin
 func TestBulkApprovalAnswersEachInvoice(t *testing.T) {
 	t.Parallel()
 	p := newParty(t)
-	var ids []int64
-	for i := range 3 {
-		_, r := confirm(t, p, func(o *invoice.Order) {
-			o.PONumber, o.InvoiceNumber = fmt.Sprintf("%s-%d", o.PONumber, i), fmt.Sprintf("%s-%d", o.InvoiceNumber, i)
-		})
-		ids = append(ids, r.InvoiceID)
-	}
+	ids := confirmMany(t, p, 3)
 	accepted(t, act(t, ids[1], "approve", p.Procurement, `{}`, nil), invoice.ActionApprove, invoice.StatusAA)
 	_, foreign := confirm(t, newParty(t), nil)
 
@@ -111,13 +120,7 @@ func TestBulkApprovalRefusesBadRequestsWhole(t *testing.T) {
 func TestLongestIdempotencyKeys(t *testing.T) {
 	t.Parallel()
 	p := newParty(t)
-	var ids []int64
-	for i := range 2 {
-		_, r := confirm(t, p, func(o *invoice.Order) {
-			o.PONumber, o.InvoiceNumber = fmt.Sprintf("%s-L%d", o.PONumber, i), fmt.Sprintf("%s-L%d", o.InvoiceNumber, i)
-		})
-		ids = append(ids, r.InvoiceID)
-	}
+	ids := confirmMany(t, p, 2)
 	single := strings.Repeat("s", 200)
 	for range 2 {
 		a := call{method: http.MethodPost, path: fmt.Sprintf("/v1/invoices/%d/actions/approve", ids[0]), token: p.Procurement, idem: single,
