@@ -714,3 +714,28 @@ func TestInvoiceWorkflow_SeparationOfDutiesFollowsTheApprovalInForce(t *testing.
 		t.Errorf("alice, whose approval was returned: %+v, want accepted", a)
 	}
 }
+
+// An action answered after P, while the workflow drains its inbox, whose audit write fails for
+// good (the stored invoice is not what the workflow knows) fails the workflow, as it would before
+// P, instead of being dropped while the run ends.
+func TestInvoiceWorkflow_DrainStopsOnAFailedStep(t *testing.T) {
+	h := newHarness(t)
+	h.recordDelay = 10 * time.Second
+	h.recordErr = func(_ int, e invoice.Event) error {
+		if e.Kind == invoice.EventRefused && e.Action == invoice.ActionApprove {
+			return temporal.NewNonRetryableApplicationError("status changed", activities.ErrTypeStatusConflict, nil)
+		}
+		return nil
+	}
+	h.happyPath(time.Minute)
+	// Queued during mark-paid's audit write, refused in P: its row cannot be written.
+	h.send(3*time.Minute+time.Second, approve("approve-late", procurement))
+	h.run()
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var appErr *temporal.ApplicationError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeStatusConflict {
+		t.Fatalf("workflow error = %v, want the %s of the drained action's audit write", err, activities.ErrTypeStatusConflict)
+	}
+}

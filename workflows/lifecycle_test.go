@@ -1483,3 +1483,18 @@ func TestVendorUpdateCurrencyOnOlderRuns(t *testing.T) {
 		})
 	}
 }
+
+// While an earlier action is being applied, the validator checks only what does not depend on the
+// status, and that includes the currency rule: an update in another currency is refused up front.
+func TestVendorUpdateInAnotherCurrencyRefusedWhileAnotherActionIsApplied(t *testing.T) {
+	h := newHarness(t)
+	h.recordDelay = 30 * time.Second
+	h.send(time.Minute, approve("approve-1", procurement))
+	call := h.update(time.Minute+10*time.Second, SignalVendorUpdate, "vu-usd",
+		invoice.ActionRequest{Actor: vendorUser, IdempotencyKey: "vu-usd", Update: usdUpdate()})
+	h.send(5*time.Minute, approvePayment("approve-payment-1", accounting))
+	h.send(6*time.Minute, markPaid("mark-paid-1", accounting))
+	h.run()
+	h.assertPaid()
+	checkRejected(t, call, invoice.RefusedInvalid)
+}

@@ -2,12 +2,17 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/k2kinvoice/autoinvoice/activities"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
@@ -89,6 +94,61 @@ func TestInvoiceWorkflow_ConfirmationUpdate(t *testing.T) {
 			if !completed || updateErr != nil || !tc.want(got) {
 				t.Errorf("confirmation: completed %v, error %v, state status %q outcome %q invoice %d",
 					completed, updateErr, got.Status, got.Outcome, got.InvoiceID)
+			}
+		})
+	}
+}
+
+// TestInvoiceWorkflow_EveryVersionPays runs a vendor update and the happy path on every version
+// of the local-steps marker a running invoice may have: each pays with the same result, sets the
+// outcome only once paid (with status P from version 1, in an upsert of its own before), renders
+// its first PDF dated as its version says (the start before version 1, the issue date from it),
+// and only runs older than the current version ask for the keep-currency marker.
+func TestInvoiceWorkflow_EveryVersionPays(t *testing.T) {
+	for _, v := range []workflow.Version{workflow.DefaultVersion, shapeLocalSteps, shapeArrivalOrder, shapeKeepsCurrency} {
+		t.Run(fmt.Sprintf("version %d", v), func(t *testing.T) {
+			h := newHarness(t)
+			h.env.SetStartTime(t0)
+			h.env.OnGetVersion(changeLocalSteps, workflow.DefaultVersion, shapeKeepsCurrency).Return(v)
+			h.env.OnGetVersion(changeKeepCurrency, workflow.DefaultVersion, workflow.Version(1)).
+				Run(func(mock.Arguments) {
+					if v >= shapeKeepsCurrency {
+						t.Errorf("version %d asked for %s", v, changeKeepCurrency)
+					}
+				}).Return(workflow.Version(1)).Maybe()
+			var upserts []temporal.SearchAttributes
+			h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				upserts = append(upserts, args.Get(0).(temporal.SearchAttributes))
+			}).Return(nil)
+			h.send(30*time.Second, vendorUpdate("vu-1", vendorUser, revisedUpdate()))
+			h.send(40*time.Second, acknowledge("ack-1", procurement))
+			h.happyPath(time.Minute)
+			h.run()
+			if _, s := h.assertPaid(); s.Revision != 2 {
+				t.Errorf("revision %d, want 2", s.Revision)
+			}
+
+			var outcomes []string
+			for i, u := range upserts {
+				if o, ok := u.GetKeyword(AttrOutcome); ok {
+					outcomes = append(outcomes, fmt.Sprintf("%d:%s", i, o))
+					status, _ := u.GetKeyword(AttrStatus)
+					if v >= shapeLocalSteps && status != string(invoice.StatusP) {
+						t.Errorf("upsert %d sets the outcome %s with status %q, want it with P", i, o, status)
+					}
+				}
+			}
+			if len(outcomes) != 1 || !strings.HasSuffix(outcomes[0], ":"+string(OutcomePaid)) || !strings.HasPrefix(outcomes[0], fmt.Sprint(len(upserts)-1)+":") {
+				t.Errorf("outcome upserts %v of %d upserts, want one, the last, setting %s", outcomes, len(upserts), OutcomePaid)
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			want := time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC) // testOrder's issue date
+			if v == workflow.DefaultVersion {
+				want = t0
+			}
+			if got := h.storeCalls[0].RenderedAt; !got.Equal(want) {
+				t.Errorf("the PDF is rendered as of %s, want %s", got, want)
 			}
 		})
 	}
