@@ -39,6 +39,10 @@ func TestSeparationOfDuties(t *testing.T) {
 			}
 			paid := []string{"--payment-date", "2026-11-30", "--payment-reference", "SEPA-SOD"}
 			act("approve", "alice", "procurement", 0, "accepted   status AA")
+			_, status, _ := runStarter(t, append([]string{"status"}, target...)...)
+			if shown := strings.Contains(status, "duties     approved by alice, who may not approve payment or mark paid"); shown != tc.separate {
+				t.Errorf("status shows the separated duties %v, want %v:\n%s", shown, tc.separate, status)
+			}
 			if tc.separate {
 				act("approve-payment", "alice", "accounting", 3, "refused    same_user")
 				act("approve-payment", "bob", "accounting", 0, "accepted   status A")

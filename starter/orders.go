@@ -94,6 +94,9 @@ func printState(st workflows.State) {
 		warning = ", WARNING: vendor update not reviewed yet"
 	}
 	fmt.Printf("status     %s (%s), revision %d%s\n", st.Status, st.Status.Label(), st.Revision, warning)
+	if st.SeparateDuties && st.ApprovedBy != "" {
+		fmt.Printf("duties     approved by %s, who may not approve payment or mark paid (the buyer separates duties)\n", st.ApprovedBy)
+	}
 	fmt.Printf("pdf        s3 key %s (%d bytes, sha256 %s, %s)\n", st.Document.Key, st.Document.Size, st.Document.SHA256, st.Document.Source)
 }
 

@@ -52,11 +52,19 @@ func (w *invoiceWorkflow) waitingFor() string {
 	case invoice.StatusAP:
 		return "buyer procurement to approve"
 	case invoice.StatusAA:
-		return "buyer accounting to approve payment"
+		return "buyer accounting to approve payment" + w.notByApprover()
 	case invoice.StatusA:
-		return "buyer accounting to mark it paid"
+		return "buyer accounting to mark it paid" + w.notByApprover()
 	}
 	return "nothing"
+}
+
+// notByApprover names the user who may not take the next step, when the buyer separates duties.
+func (w *invoiceWorkflow) notByApprover() string {
+	if !w.SeparateDuties || w.ApprovedBy == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (by another user than %s, who approved it: the buyer separates duties)", w.ApprovedBy)
 }
 
 // details is the workflow's current details in the Temporal UI (markdown).

@@ -55,3 +55,39 @@ func TestUIView(t *testing.T) {
 		}
 	}
 }
+
+// TestUIViewNamesWhoMayNotTakeTheNextStep: when the buyer separates duties, the current details
+// say that the next step in AA and A is for another user than the procurement approver.
+func TestUIViewNamesWhoMayNotTakeTheNextStep(t *testing.T) {
+	h := newHarness(t)
+	h.eligibility = invoice.Eligibility{Eligible: true, SeparateDuties: true}
+	details := map[invoice.Status]string{}
+	look := func(status invoice.Status) func() {
+		return func() {
+			v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+			var meta sdkpb.WorkflowMetadata
+			if err == nil {
+				err = v.Get(&meta)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			details[status] = meta.GetCurrentDetails()
+		}
+	}
+	h.send(time.Minute, approve("approve-1", buyerUser("alice", invoice.RoleProcurement)))
+	h.at(90*time.Second, look(invoice.StatusAA))
+	h.send(2*time.Minute, approvePayment("approve-payment-1", accounting))
+	h.at(150*time.Second, look(invoice.StatusA))
+	h.send(3*time.Minute, markPaid("mark-paid-1", accounting))
+	h.run()
+	h.assertPaid()
+	for status, want := range map[invoice.Status]string{
+		invoice.StatusAA: "Waiting for buyer accounting to approve payment (by another user than alice, who approved it: the buyer separates duties).\n",
+		invoice.StatusA:  "Waiting for buyer accounting to mark it paid (by another user than alice, who approved it: the buyer separates duties).\n",
+	} {
+		if !strings.HasPrefix(details[status], want) {
+			t.Errorf("details in %s start %q, want %q", status, details[status], want)
+		}
+	}
+}
