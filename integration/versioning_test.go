@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/invoiceclient"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
+	"github.com/k2kinvoice/autoinvoice/internal/testenv"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -130,7 +132,8 @@ func TestDeployingAChangedWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !waitUntil(30*time.Second, func() bool { return nondeterministic(t, ids[1]) }) {
-		t.Fatalf("no nondeterministic workflow task failure in %s's history on the unversioned build", ids[1])
+		t.Fatalf("no nondeterministic workflow task failure in %s's history on the unversioned build; its workflow task events:\n%s",
+			ids[1], workflowTaskEvents(t, ids[1]))
 	}
 	unsafe.Stop()
 
@@ -167,6 +170,29 @@ func nondeterministic(t *testing.T, workflowID string) bool {
 		}
 	}
 	return false
+}
+
+// workflowTaskEvents lists the workflow task events of a workflow's history and the pending task,
+// one per line, for a failure message.
+func workflowTaskEvents(t *testing.T, workflowID string) string {
+	t.Helper()
+	var b strings.Builder
+	iter := deps.Temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		e, err := iter.Next()
+		if err != nil {
+			return b.String() + "history: " + err.Error()
+		}
+		if strings.Contains(e.GetEventType().String(), "WorkflowTask") {
+			fmt.Fprintf(&b, "  %d %s %s %s\n", e.GetEventId(), e.GetEventType(), e.GetWorkflowTaskFailedEventAttributes().GetCause(),
+				e.GetWorkflowTaskFailedEventAttributes().GetFailure().GetMessage())
+		}
+	}
+	if d, err := testenv.Describe(context.Background(), deps.Temporal, workflowID); err == nil {
+		p := d.GetPendingWorkflowTask()
+		fmt.Fprintf(&b, "  pending: %s, attempt %d\n", p.GetState(), p.GetAttempt())
+	}
+	return b.String()
 }
 
 // waitUntil polls cond every 50 ms until it holds or limit passes.
