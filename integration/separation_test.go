@@ -1,14 +1,16 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
-// TestSeparationOfDuties, through the starter as ops and backends use it: a buyer set up with
-// `company upsert` separates duties unless told not to; then the user who approved an invoice
+// TestSeparationOfDuties, through the starter as ops and backends use it: with the buyer's setting
+// turned on by `company upsert --separate-duties`, the user who approved an invoice
 // for procurement is refused (same_user, exit 3, audited) when approving its payment or marking
 // it paid, while another user goes through. With --no-separate-duties the same user may do both.
 func TestSeparationOfDuties(t *testing.T) {
@@ -16,7 +18,7 @@ func TestSeparationOfDuties(t *testing.T) {
 		name     string
 		flags    []string
 		separate bool
-	}{{"on by default", nil, true}, {"turned off", []string{"--no-separate-duties"}, false}} {
+	}{{"turned on", []string{"--separate-duties"}, true}, {"turned off", []string{"--no-separate-duties"}, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := eligible(t)
 			code, stdout, stderr := runStarter(t, append([]string{"company", "upsert", "--id", o.BuyerID, "--name", "Buyer",
@@ -61,5 +63,32 @@ func TestSeparationOfDuties(t *testing.T) {
 				t.Errorf("%d same_user refusals in the audit log, want %d", got, want)
 			}
 		})
+	}
+}
+
+// TestCompanyUpsertChangesOnlyTheSettingsGiven: `starter company upsert` creates a company with the
+// defaults (both opt-ins off, separation of duties on) and afterwards changes only the settings
+// named, so turning one on never turns another off.
+func TestCompanyUpsertChangesOnlyTheSettingsGiven(t *testing.T) {
+	id := "UPSERT-" + strings.ReplaceAll(newIdem(), "idem-", "")
+	for _, step := range []struct {
+		flags []string
+		want  string
+	}{
+		{nil, "auto-invoice-sync=false accept-k2k-invoices=false separate-duties=true"},
+		{[]string{"--auto-invoice-sync"}, "auto-invoice-sync=true accept-k2k-invoices=false separate-duties=true"},
+		{[]string{"--accept-k2k-invoices"}, "auto-invoice-sync=true accept-k2k-invoices=true separate-duties=true"},
+		{[]string{"--no-separate-duties"}, "auto-invoice-sync=true accept-k2k-invoices=true separate-duties=false"},
+		{[]string{"--no-auto-invoice-sync"}, "auto-invoice-sync=false accept-k2k-invoices=true separate-duties=false"},
+		{nil, "auto-invoice-sync=false accept-k2k-invoices=true separate-duties=false"},
+	} {
+		code, stdout, stderr := runStarter(t, append([]string{"company", "upsert", "--id", id, "--name", "Upsert test"}, step.flags...)...)
+		if code != 0 || !strings.Contains(stdout, step.want) {
+			t.Fatalf("company upsert %v: exit %d, want %q:\n%s%s", step.flags, code, step.want, stdout, stderr)
+		}
+		c, err := deps.Store.CompanyGet(context.Background(), id)
+		if err != nil || fmt.Sprintf("auto-invoice-sync=%t accept-k2k-invoices=%t separate-duties=%t", c.AutoInvoiceSync, c.AcceptK2KInvoices, c.SeparateDuties) != step.want {
+			t.Fatalf("after company upsert %v the store holds %+v (%v), want %s", step.flags, c, err, step.want)
+		}
 	}
 }

@@ -84,9 +84,9 @@ expect_in_answer() {
 
 json=(-H 'Content-Type: application/json')
 
-step "Set-up with the starter CLI: two companies, an active K2K connection, both settings on"
+step "Set-up with the starter CLI: two companies, an active K2K connection, both settings on, the buyer separating duties"
 "$starter" company upsert --id "$vendor" --name "Acme Supply Co." --auto-invoice-sync
-"$starter" company upsert --id "$buyer" --name "Globex Retail Ltd." --accept-k2k-invoices
+"$starter" company upsert --id "$buyer" --name "Globex Retail Ltd." --accept-k2k-invoices --separate-duties
 "$starter" connection upsert --vendor "$vendor" --buyer "$buyer" --status active
 
 step "Fresh API keys for this run: the vendor's, and the buyer's procurement and accounting"

@@ -13,15 +13,15 @@ import (
 )
 
 type companyCmd struct {
-	Upsert companyUpsertCmd `cmd:"" help:"Create a company or update its name and settings."`
+	Upsert companyUpsertCmd `cmd:"" help:"Create a company, or rename it and change the settings given (the others keep their values)."`
 }
 
 type companyUpsertCmd struct {
 	ID                string `required:"" help:"Company ID (letters, digits, '.', '_', '-')."`
 	Name              string `required:"" help:"Company name."`
-	AutoInvoiceSync   bool   `name:"auto-invoice-sync" help:"Vendor setting: Allow Automatic Invoice Synchronization with the Buyer Company."`
-	AcceptK2KInvoices bool   `name:"accept-k2k-invoices" help:"Buyer setting: Allow Invoices coming from K2K orders to be automatically uploaded."`
-	SeparateDuties    bool   `name:"separate-duties" default:"true" negatable:"" help:"Buyer setting: the user who approved an invoice for procurement may not approve its payment nor mark it paid (on unless --no-separate-duties)."`
+	AutoInvoiceSync   *bool  `name:"auto-invoice-sync" negatable:"" help:"Vendor setting: Allow Automatic Invoice Synchronization with the Buyer Company (a new company: off)."`
+	AcceptK2KInvoices *bool  `name:"accept-k2k-invoices" negatable:"" help:"Buyer setting: Allow Invoices coming from K2K orders to be automatically uploaded (a new company: off)."`
+	SeparateDuties    *bool  `name:"separate-duties" negatable:"" help:"Buyer setting: the user who approved an invoice for procurement may not approve its payment nor mark it paid (a new company: on)."`
 }
 
 func (c *companyUpsertCmd) Run(ctx context.Context) error {
@@ -29,12 +29,13 @@ func (c *companyUpsertCmd) Run(ctx context.Context) error {
 		return err
 	}
 	return withStore(ctx, func(st *store.Store) error {
-		if err := st.CompanyUpsert(ctx, store.Company{ID: c.ID, Name: c.Name,
-			AutoInvoiceSync: c.AutoInvoiceSync, AcceptK2KInvoices: c.AcceptK2KInvoices, SeparateDuties: c.SeparateDuties}); err != nil {
+		stored, err := st.CompanySet(ctx, c.ID, c.Name, store.CompanySettings{
+			AutoInvoiceSync: c.AutoInvoiceSync, AcceptK2KInvoices: c.AcceptK2KInvoices, SeparateDuties: c.SeparateDuties})
+		if err != nil {
 			return err
 		}
 		fmt.Printf("company    %s %q: auto-invoice-sync=%t accept-k2k-invoices=%t separate-duties=%t\n",
-			c.ID, c.Name, c.AutoInvoiceSync, c.AcceptK2KInvoices, c.SeparateDuties)
+			stored.ID, stored.Name, stored.AutoInvoiceSync, stored.AcceptK2KInvoices, stored.SeparateDuties)
 		return nil
 	})
 }

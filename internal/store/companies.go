@@ -35,18 +35,38 @@ const (
 	ConnectionTerminated ConnectionStatus = "terminated"
 )
 
-// CompanyUpsert creates a company or updates its name and settings.
+// CompanyUpsert creates a company or updates its name and all its settings.
 func (s *Store) CompanyUpsert(ctx context.Context, c Company) error {
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.CompanySet(ctx, c.ID, c.Name, CompanySettings{AutoInvoiceSync: &c.AutoInvoiceSync,
+		AcceptK2KInvoices: &c.AcceptK2KInvoices, SeparateDuties: &c.SeparateDuties})
+	return err
+}
+
+// CompanySettings are settings to change; a nil one keeps its value (on a new company, its
+// default: both opt-ins off, separation of duties on, as the schema has them).
+type CompanySettings struct {
+	AutoInvoiceSync   *bool
+	AcceptK2KInvoices *bool
+	SeparateDuties    *bool
+}
+
+// CompanySet creates a company or renames it, changes the settings given and keeps the others,
+// and returns the company as stored.
+func (s *Store) CompanySet(ctx context.Context, id, name string, set CompanySettings) (Company, error) {
+	c := Company{ID: id, Name: name}
+	// The coalesce defaults of a new company repeat the columns' defaults (migrations 00001, 00005).
+	err := s.pool.QueryRow(ctx, `
 		INSERT INTO companies (id, name, auto_invoice_sync, accept_k2k_invoices, separate_duties)
-		VALUES ($1, $2, $3, $4, $5)
+		VALUES ($1, $2, coalesce($3, false), coalesce($4, false), coalesce($5, true))
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
-			auto_invoice_sync = EXCLUDED.auto_invoice_sync,
-			accept_k2k_invoices = EXCLUDED.accept_k2k_invoices,
-			separate_duties = EXCLUDED.separate_duties,
-			updated_at = now()`,
-		c.ID, c.Name, c.AutoInvoiceSync, c.AcceptK2KInvoices, c.SeparateDuties)
-	return mapError(err, "company upsert "+c.ID)
+			auto_invoice_sync = coalesce($3, companies.auto_invoice_sync),
+			accept_k2k_invoices = coalesce($4, companies.accept_k2k_invoices),
+			separate_duties = coalesce($5, companies.separate_duties),
+			updated_at = now()
+		RETURNING auto_invoice_sync, accept_k2k_invoices, separate_duties`,
+		id, name, set.AutoInvoiceSync, set.AcceptK2KInvoices, set.SeparateDuties).
+		Scan(&c.AutoInvoiceSync, &c.AcceptK2KInvoices, &c.SeparateDuties)
+	return c, mapError(err, "company upsert "+id)
 }
 
 // CompanyGet reads one company.
