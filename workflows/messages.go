@@ -101,19 +101,22 @@ func (w *invoiceWorkflow) validate(item QueuedAction) error {
 	if item.Malformed != nil {
 		return RefusalError(item.Malformed.Code, item.Malformed.Reason)
 	}
+	// A validator may not record the keep-currency marker (keepsCurrency): runs older than the rule
+	// are checked without it here, and their vendor update is decided under it in its turn.
+	keepCurrency := w.shape >= shapeKeepsCurrency
 	if len(pending) > 0 {
 		var refusal *invoice.Refusal
 		if err := invoice.Admissible(w.facts(), req); errors.As(err, &refusal) {
 			return RefusalError(refusal.Code, refusal.Reason)
 		}
 		if req.Action == invoice.ActionVendorUpdate {
-			if _, err := w.revised(req.Update, w.shape >= shapeKeepsCurrency); err != nil {
+			if _, err := w.revised(req.Update, keepCurrency); err != nil {
 				return RefusalError(invoice.RefusedInvalid, err.Error())
 			}
 		}
 		return nil
 	}
-	if _, _, refusal := w.decide(req, w.shape >= shapeKeepsCurrency); refusal != nil {
+	if _, _, refusal := w.decide(req, keepCurrency); refusal != nil {
 		return RefusalError(refusal.Code, refusal.Reason)
 	}
 	return nil

@@ -41,16 +41,8 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	action, known := actionByName[r.PathValue("action")]
-	if !known {
-		notFound(w)
-		return
-	}
 	var b ActionBody
-	if !jsonOnly(w, r) || !s.decodeJSON(w, r, &b) {
-		return
-	}
-	actor, ok := requestActor(w, r)
+	action, actor, ok := s.actionRequest(w, r, &b)
 	if !ok {
 		return
 	}
@@ -103,28 +95,33 @@ func actionKey(company, key string, limit int) string {
 	return company + "/sha256:" + hex.EncodeToString(sum[:])
 }
 
-// jsonOnly answers 415 unless the request's body is JSON.
-func jsonOnly(w http.ResponseWriter, r *http.Request) bool {
+// actionRequest reads what every action route takes: the action its path names (404 for any
+// other name), its JSON body into body (415 for another media type), and the actor: the API key's
+// company and role, and the user the K2K-User header names (the key's label when it names none).
+// It answers the request itself when one of them is wrong.
+func (s *Server) actionRequest(w http.ResponseWriter, r *http.Request, body any) (invoice.Action, invoice.Actor, bool) {
+	action, known := actionByName[r.PathValue("action")]
+	if !known {
+		notFound(w)
+		return "", invoice.Actor{}, false
+	}
 	if mediaType(r) != "application/json" {
 		writeProblem(w, Problem{Type: problemType("unsupported-media-type"), Status: http.StatusUnsupportedMediaType,
 			Detail: "send the action's body as application/json ({} when it has no fields)"})
-		return false
+		return "", invoice.Actor{}, false
 	}
-	return true
-}
-
-// requestActor is who acts: the API key's company and role, and the user the K2K-User header
-// names (the key's label when it names none).
-func requestActor(w http.ResponseWriter, r *http.Request) (invoice.Actor, bool) {
+	if !s.decodeJSON(w, r, body) {
+		return "", invoice.Actor{}, false
+	}
 	key := principal(r)
 	user := r.Header.Get("K2K-User")
 	if user == "" {
 		user = "api-key:" + key.Label
 	} else if rule := checkHeaderValue(user); rule != "" {
 		badRequest(w, "K2K-User "+rule, invoice.FieldError{Field: "K2K-User", Rule: rule})
-		return invoice.Actor{}, false
+		return "", invoice.Actor{}, false
 	}
-	return invoice.Actor{CompanyID: key.CompanyID, UserID: user, Role: key.Role}, true
+	return action, invoice.Actor{CompanyID: key.CompanyID, UserID: user, Role: key.Role}, true
 }
 
 // admissible checks what the gateway can before the workflow: the request itself, and that the

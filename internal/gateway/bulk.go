@@ -44,16 +44,8 @@ const codeNotFound = "not_found"
 // cannot be answered (an outage) the whole request answers 500 and may be sent again with the same
 // Idempotency-Key: the items already applied keep their answers.
 func (s *Server) actInBulk(w http.ResponseWriter, r *http.Request) {
-	action, known := actionByName[r.PathValue("action")]
-	if !known {
-		notFound(w)
-		return
-	}
 	var b BulkActionBody
-	if !jsonOnly(w, r) || !s.decodeJSON(w, r, &b) {
-		return
-	}
-	actor, ok := requestActor(w, r)
+	action, actor, ok := s.actionRequest(w, r, &b)
 	if !ok {
 		return
 	}

@@ -61,7 +61,11 @@ func (c *Client) DoEach(ctx context.Context, items []BulkItem) []BulkAnswer {
 			defer func() { <-slots }()
 			answer, err := c.Do(ctx, item.WorkflowID, item.Request)
 			answers[i] = BulkAnswer{Answer: answer}
-			if !errors.As(err, &answers[i].Refusal) && err != nil {
+			var refusal *invoice.Refusal
+			switch {
+			case errors.As(err, &refusal):
+				answers[i].Refusal = refusal
+			case err != nil:
 				answers[i].Err = err
 			}
 		})
