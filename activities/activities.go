@@ -127,22 +127,27 @@ func invalidPDF(rule string, cause error) error {
 
 // CreateInvoiceInput is the AP invoice to create and the event recording its creation.
 type CreateInvoiceInput struct {
-	WorkflowID string           `json:"workflow_id"`
-	Order      invoice.Order    `json:"order"`
-	Document   invoice.Document `json:"document"`
-	Event      invoice.Event    `json:"event"`
+	WorkflowID string `json:"workflow_id"`
+	// Confirmation numbers the order's confirmations (0 or 1: the first); a voided order
+	// confirmed again gets a new invoice.
+	Confirmation int `json:"confirmation,omitempty"`
+	// Tolerance is the buyer's tolerance the order was confirmed under (nil: none).
+	Tolerance *invoice.Tolerance `json:"tolerance,omitempty"`
+	Order     invoice.Order      `json:"order"`
+	Document  invoice.Document   `json:"document"`
+	Event     invoice.Event      `json:"event"`
 }
 
 // CreateAPInvoice creates the invoice row in status AP with revision 1 and returns its ID.
-// Idempotent on the workflow ID. An invoice number the vendor already used for another order of
-// this buyer is a non-retryable ErrTypeInvoiceNumberTaken.
+// Idempotent on the workflow ID and confirmation. An invoice number the vendor already used for
+// another invoice of this buyer (a voided one included) is a non-retryable ErrTypeInvoiceNumberTaken.
 func (a *Activities) CreateAPInvoice(ctx context.Context, in CreateInvoiceInput) (int64, error) {
 	inv, err := a.Store.InvoiceCreate(ctx, store.NewInvoice{
-		WorkflowID: in.WorkflowID, Order: in.Order, Document: in.Document, Event: in.Event,
+		WorkflowID: in.WorkflowID, Confirmation: in.Confirmation, Tolerance: deref(in.Tolerance), Order: in.Order, Document: in.Document, Event: in.Event,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return 0, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("invoice_number %q is already used by another order of vendor %s for buyer %s",
+			fmt.Sprintf("invoice_number %q is already used by another invoice of vendor %s for buyer %s",
 				in.Order.InvoiceNumber, in.Order.VendorID, in.Order.BuyerID),
 			ErrTypeInvoiceNumberTaken, err)
 	}
@@ -182,7 +187,7 @@ func (a *Activities) ReviseInvoice(ctx context.Context, in ReviseInput) error {
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// Either the number is taken, or the row moved outside the workflow: tell them apart.
-		current, rerr := a.Store.InvoiceByWorkflowID(ctx, in.Event.WorkflowID)
+		current, rerr := a.Store.InvoiceGet(ctx, in.InvoiceID)
 		if rerr != nil {
 			return rerr // a read that failed says nothing yet: retry
 		}
@@ -204,4 +209,13 @@ func (a *Activities) Notify(ctx context.Context, n Notification) error {
 		return nil
 	}
 	return a.Notifier.Send(ctx, n)
+}
+
+// deref is *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

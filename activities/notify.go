@@ -25,8 +25,11 @@ type Notification struct {
 	InvoiceNumber string         `json:"invoice_number"`
 	Status        invoice.Status `json:"status"`
 	WaitingFor    string         `json:"waiting_for"`
-	Since         time.Time      `json:"since"`
-	Reminder      int            `json:"reminder"` // 1 for the first reminder in this status
+	// WaitingOn is the side of the connection the invoice waits for: the vendor for a disputed
+	// invoice, the buyer otherwise.
+	WaitingOn invoice.Party `json:"waiting_on"`
+	Since     time.Time     `json:"since"`
+	Reminder  int           `json:"reminder"` // 1 for the first reminder in this status
 }
 
 // Notifier posts notifications to a webhook URL.

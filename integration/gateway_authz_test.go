@@ -78,6 +78,10 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 		"third vendor": third.vendor}
 	thirdInv := gwConfirm(t, third.vendor, third.o, "")
 	inv := gwConfirm(t, p.vendor, p.o, "")
+	// A second order of the same parties, disputed and voided.
+	o2 := p.o
+	o2.PONumber, o2.InvoiceNumber = o2.PONumber+"-2", o2.InvoiceNumber+"-2"
+	inv2 := gwConfirm(t, p.vendor, o2, "")
 	B, V := p.o.BuyerID, p.o.VendorID
 	keys := map[string]string{} // company/role → token
 	key := func(company string, role invoice.Role) string {
@@ -96,6 +100,7 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 	revised := revisedOrder(p.o)
 	steps := []struct {
 		action string
+		second bool // on the second order
 		body   any
 		right  who
 		// wrong roles of the right company; other side of the connection (any role)
@@ -132,15 +137,27 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 			right:      who{B, invoice.RoleAccounting},
 			wrongRoles: []who{{B, invoice.RoleProcurement}, {B, invoice.RoleVendor}},
 			otherSide:  []who{{V, invoice.RoleVendor}, {V, invoice.RoleAccounting}}, want: invoice.StatusP},
+		{action: workflows.SignalDispute, second: true, body: map[string]any{"reason": "not ordered"},
+			right:      who{B, invoice.RoleProcurement},
+			wrongRoles: []who{{B, invoice.RoleVendor}},
+			otherSide:  []who{{V, invoice.RoleVendor}, {V, invoice.RoleProcurement}}, want: invoice.StatusD},
+		{action: workflows.SignalVoid, second: true, body: map[string]any{"reason": "sent in error"},
+			right:      who{V, invoice.RoleVendor},
+			wrongRoles: []who{{V, invoice.RoleProcurement}, {V, invoice.RoleAccounting}},
+			otherSide:  []who{{B, invoice.RoleProcurement}, {B, invoice.RoleAccounting}, {B, invoice.RoleVendor}}, want: invoice.StatusV},
 	}
 	checked := map[string]bool{}
-	accepted := 0
+	acceptedOn := map[string]int{} // accepted actions by workflow ID
 	for _, s := range steps {
 		body := s.body
 		if body == nil {
 			body = map[string]any{}
 		}
-		path := fmt.Sprintf("/v1/invoices/%d/actions/%s", inv.InvoiceID, s.action)
+		on := inv
+		if s.second {
+			on = inv2
+		}
+		path := fmt.Sprintf("/v1/invoices/%d/actions/%s", on.InvoiceID, s.action)
 		req := gwReq{method: http.MethodPost, path: path, contentType: "application/json", body: mustJSON(t, body)}
 		send := func(tok string) gwResp {
 			r := req
@@ -165,17 +182,18 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 				}
 			}
 			unauthenticated(t, req, badCredentials(key(s.right.company, s.right.role), revokedToken(t, s.right.company, s.right.role)))
-			if st, err := client.State(ctx, inv.WorkflowID); err != nil || len(st.Transitions) != accepted {
+			if st, err := client.State(ctx, on.WorkflowID); err != nil || len(st.Transitions) != acceptedOn[on.WorkflowID] {
 				t.Fatalf("after the refused %s calls: %d transitions (%v), want %d: a refused call changed the invoice",
-					s.action, len(st.Transitions), err, accepted)
+					s.action, len(st.Transitions), err, acceptedOn[on.WorkflowID])
 			}
 		}
 		a := decodeAs[gateway.ActionResponse](t, send(key(s.right.company, s.right.role)), http.StatusOK)
 		if !a.Accepted || a.Status != s.want {
 			t.Fatalf("%s by %s/%s: %+v, want accepted into %s", s.action, s.right.company, s.right.role, a, s.want)
 		}
-		accepted++
+		acceptedOn[on.WorkflowID]++
 	}
+	accepted := acceptedOn[inv.WorkflowID]
 	for _, a := range invoice.Actions() {
 		name, _ := workflows.SignalFor(a)
 		if !checked[name] {

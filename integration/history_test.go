@@ -134,6 +134,41 @@ func TestHistoriesReplay(t *testing.T) {
 		replayRun(t, dir, "vendor_update.json", id, runID)
 	})
 
+	t.Run("dispute, update, paid", func(t *testing.T) {
+		t.Parallel()
+		o := eligible(t)
+		id := confirmAndSettle(t, o, nil).WorkflowID
+		procurement, accounting := buyer(o, "alice", invoice.RoleProcurement), buyer(o, "bob", invoice.RoleAccounting)
+		actAccepted(t, id, invoice.ActionRequest{Action: invoice.ActionDispute, Actor: procurement, IdempotencyKey: "dispute",
+			Reason: "500 delivered, 520 invoiced"}, invoice.StatusD)
+		doUpdate(t, id, invoice.ActionRequest{Action: invoice.ActionVendorUpdate, Actor: vendorActor(o), IdempotencyKey: "update",
+			Update: updateOf(revisedOrder(o), "")}, invoice.StatusAP)
+		actAccepted(t, id, invoice.ActionRequest{Action: invoice.ActionAcknowledgeUpdate, Actor: procurement, IdempotencyKey: "ack"}, invoice.StatusAP)
+		doUpdate(t, id, invoice.ActionRequest{Action: invoice.ActionApprove, Actor: procurement, IdempotencyKey: "approve"}, invoice.StatusAA)
+		actAccepted(t, id, invoice.ActionRequest{Action: invoice.ActionApprovePayment, Actor: accounting, IdempotencyKey: "approve-payment"}, invoice.StatusA)
+		doUpdate(t, id, invoice.ActionRequest{Action: invoice.ActionMarkPaid, Actor: accounting, IdempotencyKey: "pay",
+			PaymentDate: "2026-12-03", PaymentReference: "SEPA-45"}, invoice.StatusP)
+		replayRun(t, dir, "dispute_update.json", id, awaitOutcome(t, id, workflows.OutcomePaid))
+	})
+
+	t.Run("dispute, void, confirmed again", func(t *testing.T) {
+		t.Parallel()
+		o := eligible(t)
+		id := confirmAndSettle(t, o, nil).WorkflowID
+		actAccepted(t, id, invoice.ActionRequest{Action: invoice.ActionDispute, Actor: buyer(o, "bob", invoice.RoleAccounting),
+			IdempotencyKey: "dispute", Reason: "not our PO"}, invoice.StatusD)
+		doUpdate(t, id, invoice.ActionRequest{Action: invoice.ActionVoid, Actor: vendorActor(o), IdempotencyKey: "void",
+			Reason: "sent to the wrong buyer"}, invoice.StatusV)
+		replayRun(t, dir, "voided.json", id, awaitOutcome(t, id, workflows.OutcomeVoided))
+		again := o
+		again.InvoiceNumber += "-B"
+		if st := confirmAndSettle(t, again, nil); st.Confirmation != 2 || st.Status != invoice.StatusAP {
+			t.Fatalf("confirmed again: confirmation %d status %s, want 2 in AP", st.Confirmation, st.Status)
+		}
+		payAll(t, id, again, "again-")
+		replayRun(t, dir, "confirmed_again.json", id, awaitOutcome(t, id, workflows.OutcomePaid))
+	})
+
 	t.Run("continue as new", func(t *testing.T) {
 		t.Parallel()
 		o := eligible(t)

@@ -2,8 +2,9 @@
 # Walks one demo K2K order through its life on the dev stack, through the HTTP gateway with curl:
 # two companies with an active connection and both settings on, and their API keys (set up with
 # the starter CLI), then over HTTP: the order confirmed, its invoice in AP with a PDF in S3, a
-# refused out-of-order action, an approval, a vendor update that sends it back to AP with a
-# warning, the buyer's review, then approve → approve payment → paid, the invoice and a download
+# refused out-of-order action, an approval, a dispute by accounting (the vendor reads its
+# reason), the vendor's update that answers it and sends the invoice back to AP with a warning,
+# the buyer's review, then approve → approve payment → paid, the invoice and a download
 # link of its PDF. Each request is printed as a curl command line (API keys as $VENDOR_KEY, …)
 # with its answer; the demo fails as soon as a status code is not the expected one.
 # Leaves the stack up. Needs bash and curl, nothing else.
@@ -150,7 +151,18 @@ step "Procurement approves (AP → AA)"
 call PROCUREMENT_KEY 200 POST "$inv/actions/approve" "${json[@]}" -H 'K2K-User: alice' -d '{}'
 expect_in_answer '"status":"AA"'
 
-step "The vendor updates the invoice: revision 2 with an extra line (back to AP, warning set)"
+step "Accounting disputes the invoice (AA → D, waiting for the vendor), with a reason"
+call ACCOUNTING_KEY 200 POST "$inv/actions/dispute" "${json[@]}" -H 'K2K-User: bob' \
+	-d '{"reason": "freight was agreed free of charge on this PO"}'
+expect_in_answer '"status":"D"'
+
+step "The vendor reads the dispute (GET $inv, its dispute field)"
+show_answer() { grep -o '"status":"[A-Z]*"\|"dispute":{[^}]*}' "$answer"; }
+call VENDOR_KEY 200 GET "$inv"
+show_answer() { cat "$answer"; }
+expect_in_answer '"dispute":{"reason":"freight was agreed free of charge on this PO"'
+
+step "The vendor answers with an update: revision 2 without the freight line (D → AP, warning set)"
 update=$work/update.json
 cat >"$update" <<JSON
 {
@@ -158,12 +170,10 @@ cat >"$update" <<JSON
     "invoice_number": "INV-$po-R2",
     "issue_date": "$today",
     "currency": "EUR",
-    "total_minor": 134350,
+    "total_minor": 130500,
     "lines": [
       {"description": "Steel brackets, 40 mm", "quantity": 500, "unit_price_minor": 189},
-      {"description": "Assembly service", "quantity": 8, "unit_price_minor": 4500},
-      {"description": "Freight", "quantity": 1, "unit_price_minor": 1350},
-      {"description": "Express surcharge", "quantity": 1, "unit_price_minor": 2500}
+      {"description": "Assembly service", "quantity": 8, "unit_price_minor": 4500}
     ]
   }
 }

@@ -52,7 +52,17 @@ type actionCmd struct {
 	Wait    time.Duration `default:"30s" help:"How long to wait for the workflow's answer (0 with --async: do not wait)."`
 }
 
-type returnCmd struct {
+type approveCmd struct {
+	actionCmd
+	OverrideReason string `name:"override-reason" help:"Approve a discrepancy beyond the buyer's tolerance, for this reason (audited)."`
+}
+
+func (c *approveCmd) Run(ctx context.Context, root *cli) error {
+	return c.send(ctx, root, invoice.ActionRequest{Action: invoice.ActionApprove, OverrideReason: c.OverrideReason}, nil)
+}
+
+// reasonCmd sends an action that needs a reason (return-to-procurement, dispute, void).
+type reasonCmd struct {
 	actionCmd
 }
 
@@ -77,11 +87,15 @@ func (c *actionCmd) Run(ctx context.Context, root *cli, kctx *kong.Context) erro
 	return c.send(ctx, root, invoice.ActionRequest{Action: action}, nil)
 }
 
-func (c *returnCmd) Run(ctx context.Context, root *cli) error {
-	if strings.TrimSpace(c.Reason) == "" {
-		return &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "--reason", Rule: "is required to return an invoice to procurement"}}}
+func (c *reasonCmd) Run(ctx context.Context, root *cli, kctx *kong.Context) error {
+	action, err := workflows.ActionFor(kctx.Selected().Name)
+	if err != nil {
+		return err
 	}
-	return c.send(ctx, root, invoice.ActionRequest{Action: invoice.ActionReturnToProcurement}, nil)
+	if rule := invoice.ReasonRule(action); rule != "" && strings.TrimSpace(c.Reason) == "" {
+		return &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "--reason", Rule: rule}}}
+	}
+	return c.send(ctx, root, invoice.ActionRequest{Action: action}, nil)
 }
 
 func (c *markPaidCmd) Run(ctx context.Context, root *cli) error {

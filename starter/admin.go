@@ -60,6 +60,42 @@ func (c *connectionUpsertCmd) Run(ctx context.Context) error {
 	})
 }
 
+type toleranceCmd struct {
+	Set toleranceSetCmd `cmd:"" help:"Set the buyer's tolerance, for every vendor or for one connection; orders confirmed from now on take it."`
+}
+
+type toleranceSetCmd struct {
+	Buyer       string `required:"" help:"Buyer company ID."`
+	Vendor      string `help:"Vendor company ID: the tolerance of this connection only (it replaces the buyer's)."`
+	AmountMinor int64  `name:"amount-minor" help:"Absolute tolerance in minor units of --currency (0: none)."`
+	Currency    string `help:"Currency of --amount-minor (ISO 4217)."`
+	PercentBP   int64  `name:"percent-bp" help:"Tolerance as a share of the PO total, in basis points: 250 is 2.5 percent (0: none)."`
+}
+
+func (c *toleranceSetCmd) Run(ctx context.Context) error {
+	t := invoice.Tolerance{AmountMinor: c.AmountMinor, Currency: c.Currency, PercentBP: c.PercentBP}
+	v := &invoice.ValidationError{}
+	t.Check(v, "tolerance")
+	if len(v.Fields) > 0 {
+		return v
+	}
+	return withStore(ctx, func(st *store.Store) error {
+		if err := st.ToleranceSet(ctx, c.Buyer, c.Vendor, t); err != nil {
+			return err
+		}
+		scope := "every vendor"
+		if c.Vendor != "" {
+			scope = "vendor " + c.Vendor
+		}
+		if t == (invoice.Tolerance{}) {
+			fmt.Printf("tolerance  %s for %s: none (discrepancies are informational)\n", c.Buyer, scope)
+			return nil
+		}
+		fmt.Printf("tolerance  %s for %s: %s\n", c.Buyer, scope, t.Describe(t.Currency))
+		return nil
+	})
+}
+
 // withStore runs fn with a store on DATABASE_URL; company and connection set-up need nothing else.
 func withStore(ctx context.Context, fn func(*store.Store) error) error {
 	cfg, err := config.Load()

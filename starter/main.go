@@ -36,18 +36,21 @@ const (
 
 type cli struct {
 	Confirm               confirmCmd      `cmd:"" help:"Confirm a K2K order from a JSON file; starts its invoice workflow once."`
-	Approve               actionCmd       `cmd:"" help:"Buyer procurement approves the invoice (AP → AA)."`
+	Approve               approveCmd      `cmd:"" help:"Buyer procurement approves the invoice (AP → AA)."`
 	ApprovePayment        actionCmd       `cmd:"" name:"approve-payment" help:"Buyer accounting approves payment (AA → A)."`
-	ReturnToProcurement   returnCmd       `cmd:"" name:"return-to-procurement" help:"Buyer accounting returns the invoice to procurement (AA → AP), with a reason."`
+	ReturnToProcurement   reasonCmd       `cmd:"" name:"return-to-procurement" help:"Buyer accounting returns the invoice to procurement (AA → AP), with a reason."`
 	CancelPaymentApproval actionCmd       `cmd:"" name:"cancel-payment-approval" help:"Buyer accounting takes the payment approval back (A → AA)."`
 	MarkPaid              markPaidCmd     `cmd:"" name:"mark-paid" help:"Buyer accounting marks the invoice paid (A → P)."`
 	VendorUpdate          vendorUpdateCmd `cmd:"" name:"vendor-update" help:"The vendor sends a new revision of the invoice (back to AP, warning set)."`
 	AcknowledgeUpdate     actionCmd       `cmd:"" name:"acknowledge-update" help:"The buyer has reviewed the vendor's update (clears the warning)."`
+	Dispute               reasonCmd       `cmd:"" help:"The buyer disputes the invoice (AP/AA → D), with a reason for the vendor."`
+	Void                  reasonCmd       `cmd:"" help:"The vendor voids the disputed invoice (D → V), with a reason; the order may be confirmed again."`
 	Bulk                  bulkCmd         `cmd:"" help:"Approve many invoices in one command: each gets its own answer."`
 	Status                statusCmd       `cmd:"" help:"Show an invoice's current state."`
 	APIKey                apiKeyCmd       `cmd:"" name:"apikey" help:"Create and revoke the gateway's API keys."`
 	Company               companyCmd      `cmd:"" help:"Manage companies and their K2K settings."`
 	Connection            connectionCmd   `cmd:"" help:"Manage K2K connections."`
+	Tolerance             toleranceCmd    `cmd:"" help:"Set how far an invoice total may differ from its PO total before approval needs an override."`
 
 	UIURL string `name:"ui-url" env:"K2K_TEMPORAL_UI_URL" default:"http://localhost:8233" help:"Base URL of the Temporal UI, for links."`
 }

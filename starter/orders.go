@@ -81,9 +81,12 @@ func readLimited(path string, max int64) ([]byte, error) {
 }
 
 func printState(st workflows.State) {
-	if st.Outcome != "" && st.Outcome != workflows.OutcomePaid {
+	if st.Outcome != "" && st.InvoiceID == 0 {
 		fmt.Printf("outcome    %s: %s\n", st.Outcome, st.Reason)
 		return
+	}
+	if st.Outcome == workflows.OutcomeVoided {
+		fmt.Printf("outcome    voided by the vendor: %s (the order may be confirmed again with a new invoice number)\n", st.Reason)
 	}
 	o := st.Order
 	fmt.Printf("invoice    #%d %s, %s (PO %s total %s, discrepancy %s)\n", st.InvoiceID, o.InvoiceNumber,
@@ -94,6 +97,24 @@ func printState(st workflows.State) {
 		warning = ", WARNING: vendor update not reviewed yet"
 	}
 	fmt.Printf("status     %s (%s), revision %d%s\n", st.Status, st.Status.Label(), st.Revision, warning)
+	if st.Standing != "" && st.Standing != invoice.StandingExact {
+		tolerance := invoice.Tolerance{}
+		if st.Tolerance != nil {
+			tolerance = *st.Tolerance
+		}
+		line := fmt.Sprintf("tolerance  %s (%s)", st.Standing, tolerance.Describe(o.Currency))
+		if st.Override != nil {
+			line += fmt.Sprintf("; override by %s: %s", st.Override.By.UserID, st.Override.Reason)
+		}
+		fmt.Println(line)
+	}
+	if st.Dispute != nil {
+		fmt.Printf("dispute    by %s (%s) at %s: %s\n", st.Dispute.By.UserID, st.Dispute.By.Role,
+			st.Dispute.At.UTC().Format(time.RFC3339), st.Dispute.Reason)
+	}
+	if st.Confirmation > 1 {
+		fmt.Printf("confirmed  %d times: the earlier invoices of this order were voided\n", st.Confirmation)
+	}
 	if st.SeparateDuties && st.ApprovedBy != "" {
 		fmt.Printf("duties     approved by %s, who may not approve payment or mark paid (the buyer separates duties)\n", st.ApprovedBy)
 	}

@@ -20,8 +20,13 @@ import (
 
 // facts is what the lifecycle rules need to know about the invoice now.
 func (w *invoiceWorkflow) facts() invoice.Facts {
-	return invoice.Facts{Status: w.Status, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, UpdatePending: w.UpdatePending,
-		SeparateDuties: w.SeparateDuties, ApprovedBy: w.ApprovedBy}
+	f := invoice.Facts{Status: w.Status, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, UpdatePending: w.UpdatePending,
+		SeparateDuties: w.SeparateDuties, ApprovedBy: w.ApprovedBy,
+		Discrepancy: w.Discrepancy, POTotal: w.Order.POTotalMinor, Currency: w.Order.Currency}
+	if w.Tolerance != nil {
+		f.Tolerance = *w.Tolerance
+	}
+	return f
 }
 
 // decide applies the lifecycle table to req and, for a vendor update, checks the revised order
@@ -68,8 +73,11 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, item QueuedAction) error {
 	pending := w.UpdatePending && req.Action != invoice.ActionAcknowledgeUpdate
 	e := w.event(ctx, invoice.EventTransition)
 	e.Action, e.Actor, e.From, e.To, e.Reason, e.UpdatePending = req.Action, req.Actor, w.Status, to, req.Reason, pending
-	if req.Action == invoice.ActionMarkPaid {
+	switch {
+	case req.Action == invoice.ActionMarkPaid:
 		e.Reason = strings.TrimSuffix(fmt.Sprintf("paid on %s, payment reference %s; %s", req.PaymentDate, req.PaymentReference, req.Reason), "; ")
+	case req.OverrideReason != "":
+		e.Reason = strings.TrimSuffix(fmt.Sprintf("tolerance override: %s; %s", req.OverrideReason, req.Reason), "; ")
 	}
 	err := w.step(ctx, e.Summary(), acts.RecordEvent, e, nil)
 	if refusal := refusalOf(err); refusal != nil {
@@ -147,8 +155,17 @@ func (w *invoiceWorkflow) accept(ctx workflow.Context, req invoice.ActionRequest
 	switch {
 	case req.Action == invoice.ActionApprove:
 		w.ApprovedBy = req.Actor.UserID
+		if req.OverrideReason != "" {
+			w.Override = &Statement{Reason: req.OverrideReason, By: req.Actor, At: e.OccurredAt}
+		}
 	case e.To == invoice.StatusAP: // returned, or revised by the vendor: the approval is gone
-		w.ApprovedBy = ""
+		w.ApprovedBy, w.Override = "", nil
+	}
+	switch {
+	case e.To == invoice.StatusD:
+		w.Dispute = &Statement{Reason: req.Reason, By: req.Actor, At: e.OccurredAt}
+	case e.From == invoice.StatusD && e.To == invoice.StatusAP: // answered by a new revision
+		w.Dispute = nil
 	}
 	return w.enter(ctx, e.To, e.OccurredAt)
 }
@@ -204,8 +221,12 @@ func (w *invoiceWorkflow) enter(ctx workflow.Context, s invoice.Status, at time.
 // event starts an audit event of this workflow with the next deterministic key.
 func (w *invoiceWorkflow) event(ctx workflow.Context, kind invoice.EventKind) invoice.Event {
 	w.EventSeq++
+	prefix := w.WorkflowID
+	if w.Confirmation > 1 { // the first confirmation's keys stay as they always were
+		prefix = fmt.Sprintf("%s@%d", w.WorkflowID, w.Confirmation)
+	}
 	return invoice.Event{
-		Key:           fmt.Sprintf("%s#%d", w.WorkflowID, w.EventSeq),
+		Key:           fmt.Sprintf("%s#%d", prefix, w.EventSeq),
 		WorkflowID:    w.WorkflowID,
 		InvoiceID:     w.InvoiceID,
 		VendorID:      w.Order.VendorID,

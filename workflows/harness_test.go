@@ -97,6 +97,9 @@ type harness struct {
 	// seqBase is how many audit events earlier runs wrote: a run resumed after continue-as-new
 	// numbers its event keys from seqBase+1.
 	seqBase int
+	// confirmation is the ConfirmOrder.Confirmation the test runs (event keys of a later
+	// confirmation carry its number).
+	confirmation int
 
 	mu             sync.Mutex
 	verifyCalls    []activities.EligibilityInput
@@ -408,7 +411,11 @@ func (h *harness) recorded() []invoice.Event {
 			h.t.Errorf("event key %q is used twice", e.Key)
 		}
 		seen[e.Key] = true
-		if want := fmt.Sprintf("%s#%d", h.wid, h.seqBase+i+1); e.Key != want {
+		prefix := h.wid
+		if h.confirmation > 1 {
+			prefix = fmt.Sprintf("%s@%d", h.wid, h.confirmation)
+		}
+		if want := fmt.Sprintf("%s#%d", prefix, h.seqBase+i+1); e.Key != want {
 			h.t.Errorf("event %d key = %q, want %q", i, e.Key, want)
 		}
 		if e.WorkflowID != h.wid || e.VendorID != testVendor || e.BuyerID != testBuyer || e.PONumber != testPO {

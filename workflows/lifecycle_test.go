@@ -1002,7 +1002,8 @@ func checkReminder(t *testing.T, h *harness, e invoice.Event, notes []activities
 	o := testOrder()
 	if note.Kind != string(invoice.EventReminder) || note.WorkflowID != h.wid || note.VendorID != testVendor ||
 		note.BuyerID != testBuyer || note.PONumber != testPO || note.InvoiceNumber != o.InvoiceNumber ||
-		note.Status != in || note.WaitingFor != waitingFor || !note.Since.Equal(since) || note.Reminder != n {
+		note.Status != in || note.WaitingFor != waitingFor || !note.Since.Equal(since) || note.Reminder != n ||
+		(note.WaitingOn == invoice.PartyVendor) != (in == invoice.StatusD) {
 		t.Errorf("notification = %+v, want reminder %d in %s since %v waiting for %s", *note, n, in, since, waitingFor)
 	}
 }

@@ -47,6 +47,8 @@ const (
 	SignalMarkPaid              = "mark-paid"
 	SignalVendorUpdate          = "vendor-update"
 	SignalAcknowledgeUpdate     = "acknowledge-update"
+	SignalDispute               = "dispute"
+	SignalVoid                  = "void"
 )
 
 // message pairs a message name with the action it carries.

@@ -36,7 +36,8 @@ func TestMessageNamesFollowTheTable(t *testing.T) {
 		invoice.ActionApprove: SignalApprove, invoice.ActionApprovePayment: SignalApprovePayment,
 		invoice.ActionReturnToProcurement: SignalReturnToProcurement, invoice.ActionCancelPaymentApproval: SignalCancelPaymentApproval,
 		invoice.ActionMarkPaid: SignalMarkPaid, invoice.ActionVendorUpdate: SignalVendorUpdate,
-		invoice.ActionAcknowledgeUpdate: SignalAcknowledgeUpdate,
+		invoice.ActionAcknowledgeUpdate: SignalAcknowledgeUpdate, invoice.ActionDispute: SignalDispute,
+		invoice.ActionVoid: SignalVoid,
 	}
 	if len(constants) != len(invoice.Actions()) {
 		t.Errorf("%d message constants for %d actions", len(constants), len(invoice.Actions()))

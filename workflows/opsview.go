@@ -15,12 +15,13 @@ import (
 
 // show keeps the ops view current: search attributes and the workflow's current details.
 func (w *invoiceWorkflow) show(ctx workflow.Context) error {
+	w.Standing = w.facts().Tolerance.Stand(w.Discrepancy, w.Order.POTotalMinor, w.Order.Currency)
 	attrs := []temporal.SearchAttributeUpdate{AttrStatus.ValueSet(string(w.Status)),
 		AttrInvoiceNumber.ValueSet(w.Order.InvoiceNumber), AttrRevision.ValueSet(int64(w.Revision)),
 		AttrUpdatePending.ValueSet(w.UpdatePending), AttrStatusSince.ValueSet(w.StatusSince)}
-	if w.shape >= shapeLocalSteps && w.Status == invoice.StatusP {
-		// Paid is the only way the lifecycle ends: the outcome goes in the same upsert.
-		attrs = append(attrs, AttrOutcome.ValueSet(string(OutcomePaid)))
+	if w.shape >= shapeLocalSteps && w.Status.Terminal() {
+		// The lifecycle ends here: the outcome goes in the same upsert.
+		attrs = append(attrs, AttrOutcome.ValueSet(string(outcomeOf(w.Status))))
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
 		return err
@@ -55,6 +56,8 @@ func (w *invoiceWorkflow) waitingFor() string {
 		return "buyer accounting to approve payment" + w.notByApprover()
 	case invoice.StatusA:
 		return "buyer accounting to mark it paid" + w.notByApprover()
+	case invoice.StatusD:
+		return "the vendor to update or void the disputed invoice"
 	}
 	return "nothing"
 }
@@ -73,6 +76,17 @@ func (w *invoiceWorkflow) details() string {
 	warning := ""
 	if w.UpdatePending {
 		warning = "\n\n⚠ The vendor updated this invoice; the buyer has not reviewed the update yet."
+	}
+	if w.Standing == invoice.StandingBeyond {
+		warning += fmt.Sprintf("\n\nThe discrepancy (%s) is beyond the buyer's tolerance (%s)", invoice.FormatMoney(w.Discrepancy, o.Currency),
+			w.facts().Tolerance.Describe(o.Currency))
+		if w.Override != nil {
+			warning += fmt.Sprintf("; approved by %s with the override: %s", w.Override.By.UserID, w.Override.Reason)
+		}
+		warning += "."
+	}
+	if w.Dispute != nil {
+		warning += fmt.Sprintf("\n\nDisputed by %s (%s): %s", w.Dispute.By.UserID, w.Dispute.By.Role, w.Dispute.Reason)
 	}
 	// What the invoice waits for leads: the UI shows the first lines of the details.
 	waiting := ""

@@ -99,8 +99,11 @@ func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 	}
 	note := activities.Notification{EventKey: e.Key, Kind: string(e.Kind), WorkflowID: w.WorkflowID,
 		VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, PONumber: w.Order.PONumber,
-		InvoiceNumber: w.Order.InvoiceNumber, Status: w.Status, WaitingFor: w.waitingFor(), Since: w.StatusSince,
+		InvoiceNumber: w.Order.InvoiceNumber, Status: w.Status, WaitingFor: w.waitingFor(), WaitingOn: invoice.PartyBuyer, Since: w.StatusSince,
 		Reminder: w.RemindersSent}
+	if w.Status == invoice.StatusD {
+		note.WaitingOn = invoice.PartyVendor
+	}
 	w.notifying++
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { w.notifying-- }()

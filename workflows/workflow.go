@@ -51,6 +51,7 @@ func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
 	} else {
 		w.State = State{
 			WorkflowID:               workflow.GetInfo(ctx).WorkflowExecution.ID,
+			Confirmation:             in.Confirmation,
 			Order:                    in.Order,
 			StagingKey:               in.StagingKey,
 			Discrepancy:              in.Order.Discrepancy(),
@@ -73,7 +74,7 @@ func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
 	} else if err := w.show(ctx); err != nil {
 		return Result{}, err
 	}
-	return w.followUntilPaid(ctx)
+	return w.followToTheEnd(ctx)
 }
 
 // invoiceWorkflow is the running workflow: its state and the rules that change it.
@@ -107,7 +108,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context, searchAttributesSet bool)
 		activities.EligibilityInput{VendorID: o.VendorID, BuyerID: o.BuyerID}, &eligibility); err != nil {
 		return Result{}, true, err
 	}
-	w.SeparateDuties = eligibility.SeparateDuties
+	w.SeparateDuties, w.Tolerance = eligibility.SeparateDuties, eligibility.Tolerance
 	if !eligibility.Eligible {
 		r, err := w.finishWithout(ctx, OutcomeNotEligible, invoice.EventNotEligible, string(eligibility.Reason), eligibility.Detail)
 		return r, true, err
@@ -123,7 +124,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context, searchAttributesSet bool)
 	created := w.event(ctx, invoice.EventInvoiceCreated)
 	created.To, created.Revision = invoice.StatusAP, 1
 	if err := w.step(ctx, "create AP invoice "+o.InvoiceNumber, acts.CreateAPInvoice, activities.CreateInvoiceInput{
-		WorkflowID: w.WorkflowID, Order: o, Document: doc, Event: created,
+		WorkflowID: w.WorkflowID, Confirmation: w.Confirmation, Tolerance: w.Tolerance, Order: o, Document: doc, Event: created,
 	}, &w.InvoiceID); err != nil {
 		r, err := w.rejectOr(ctx, err)
 		return r, true, err
@@ -135,10 +136,10 @@ func (w *invoiceWorkflow) create(ctx workflow.Context, searchAttributesSet bool)
 	return Result{}, false, w.enter(ctx, invoice.StatusAP, created.OccurredAt)
 }
 
-// followUntilPaid handles actions one at a time, in arrival order, and reminds people of an
-// invoice that waits too long, until the invoice is paid. It continues as new when the history
-// grows long, handing over the whole state.
-func (w *invoiceWorkflow) followUntilPaid(ctx workflow.Context) (Result, error) {
+// followToTheEnd handles actions one at a time, in arrival order, and reminds people of an
+// invoice that waits too long, until the invoice is paid or voided. It continues as new when the
+// history grows long, handing over the whole state.
+func (w *invoiceWorkflow) followToTheEnd(ctx workflow.Context) (Result, error) {
 	for !w.Status.Terminal() {
 		if w.continueAsNewDue(ctx) {
 			return Result{}, w.continueAsNew(ctx)
@@ -162,14 +163,18 @@ func (w *invoiceWorkflow) followUntilPaid(ctx workflow.Context) (Result, error) 
 	if err := w.settle(ctx); err != nil {
 		return Result{}, err
 	}
-	w.Outcome = OutcomePaid
-	count(ctx, metrics.Paid, nil)
-	if w.shape < shapeLocalSteps { // the current shape set the outcome with status P
-		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(OutcomePaid))); err != nil {
+	w.Outcome = outcomeOf(w.Status)
+	if w.Outcome == OutcomePaid {
+		count(ctx, metrics.Paid, nil)
+	} else if last := len(w.Transitions) - 1; last >= 0 {
+		w.Reason = w.Transitions[last].Reason // the vendor's reason to void
+	}
+	if w.shape < shapeLocalSteps { // the current shape set the outcome with the terminal status
+		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOutcome.ValueSet(string(w.Outcome))); err != nil {
 			return Result{}, err
 		}
 	}
-	return Result{Outcome: OutcomePaid, InvoiceID: w.InvoiceID, Status: w.Status}, nil
+	return Result{Outcome: w.Outcome, Reason: w.Reason, InvoiceID: w.InvoiceID, Status: w.Status}, nil
 }
 
 // continueAsNewDue reports whether this run should hand over to a new one: the server suggests

@@ -118,7 +118,7 @@ func (d *Deps) Activities() *activities.Activities {
 func (d *Deps) InvoiceClient() *invoiceclient.Client {
 	c := d.Config
 	return &invoiceclient.Client{Temporal: d.Temporal, Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: c.PDFMaxBytes,
-		Reminders: workflows.ReminderPolicy{AP: c.RemindAP, AA: c.RemindAA, A: c.RemindA, Max: c.RemindersMax}}
+		Reminders: workflows.ReminderPolicy{AP: c.RemindAP, AA: c.RemindAA, A: c.RemindA, D: c.RemindD, Max: c.RemindersMax}}
 }
 
 // Gateway is the HTTP gateway over these connections.

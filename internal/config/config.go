@@ -45,6 +45,7 @@ type Config struct {
 	RemindAP     time.Duration `env:"K2K_REMIND_AP" envDefault:"72h"`
 	RemindAA     time.Duration `env:"K2K_REMIND_AA" envDefault:"48h"`
 	RemindA      time.Duration `env:"K2K_REMIND_A" envDefault:"168h"`
+	RemindD      time.Duration `env:"K2K_REMIND_D" envDefault:"120h"` // reminds the vendor of a disputed invoice
 	RemindersMax int           `env:"K2K_REMINDERS_MAX" envDefault:"3"`
 	// PayloadKeys encrypts workflow payloads: "id:base64key,…", the first key writes, all read.
 	// Empty: payloads are stored in plain text (development only).
@@ -60,8 +61,8 @@ func Load() (Config, error) {
 	if cfg.PDFMaxBytes <= 0 {
 		return Config{}, errors.New("configuration: K2K_PDF_MAX_BYTES must be greater than zero")
 	}
-	if cfg.RemindAP < 0 || cfg.RemindAA < 0 || cfg.RemindA < 0 || cfg.RemindersMax < 0 {
-		return Config{}, errors.New("configuration: K2K_REMIND_AP, K2K_REMIND_AA, K2K_REMIND_A and K2K_REMINDERS_MAX must not be negative")
+	if cfg.RemindAP < 0 || cfg.RemindAA < 0 || cfg.RemindA < 0 || cfg.RemindD < 0 || cfg.RemindersMax < 0 {
+		return Config{}, errors.New("configuration: K2K_REMIND_AP, K2K_REMIND_AA, K2K_REMIND_A, K2K_REMIND_D and K2K_REMINDERS_MAX must not be negative")
 	}
 	return cfg, nil
 }

@@ -12,7 +12,7 @@ import (
 // configVars are every variable Load reads.
 var configVars = []string{
 	"DATABASE_URL", "K2K_S3_BUCKET", "K2K_S3_PATH_STYLE", "K2K_PDF_MAX_BYTES", "K2K_LOG_LEVEL", "K2K_MIGRATE_ON_START",
-	"K2K_NOTIFY_URL", "K2K_REMIND_AP", "K2K_REMIND_AA", "K2K_REMIND_A", "K2K_REMINDERS_MAX",
+	"K2K_NOTIFY_URL", "K2K_REMIND_AP", "K2K_REMIND_AA", "K2K_REMIND_A", "K2K_REMIND_D", "K2K_REMINDERS_MAX",
 }
 
 // temporalVars are the variables the Temporal SDK's envconfig reads that could change the outcome.
@@ -48,6 +48,7 @@ func TestLoad(t *testing.T) {
 		RemindAP:       72 * time.Hour,
 		RemindAA:       48 * time.Hour,
 		RemindA:        168 * time.Hour,
+		RemindD:        120 * time.Hour,
 		RemindersMax:   3,
 	}
 	for _, tc := range []struct {
@@ -68,13 +69,16 @@ func TestLoad(t *testing.T) {
 			env: map[string]string{"DATABASE_URL": dbURL, "K2K_S3_BUCKET": bucket, "K2K_S3_PATH_STYLE": "true",
 				"K2K_PDF_MAX_BYTES": "1024", "K2K_LOG_LEVEL": "debug", "K2K_MIGRATE_ON_START": "false",
 				"K2K_NOTIFY_URL": "http://hooks.example/k2k", "K2K_REMIND_AP": "1h", "K2K_REMIND_AA": "2h",
-				"K2K_REMIND_A": "0s", "K2K_REMINDERS_MAX": "5"},
+				"K2K_REMIND_A": "0s", "K2K_REMIND_D": "3h", "K2K_REMINDERS_MAX": "5"},
 			want: Config{DatabaseURL: dbURL, S3Bucket: bucket, S3PathStyle: true, PDFMaxBytes: 1024,
 				LogLevel: slog.LevelDebug, MigrateOnStart: false, NotifyURL: "http://hooks.example/k2k",
-				RemindAP: time.Hour, RemindAA: 2 * time.Hour, RemindersMax: 5}},
+				RemindAP: time.Hour, RemindAA: 2 * time.Hour, RemindD: 3 * time.Hour, RemindersMax: 5}},
 		{name: "negative reminder wait",
 			env:     map[string]string{"DATABASE_URL": dbURL, "K2K_S3_BUCKET": bucket, "K2K_REMIND_AA": "-1h"},
 			errVars: []string{"K2K_REMIND_AA"}},
+		{name: "negative reminder wait in D",
+			env:     map[string]string{"DATABASE_URL": dbURL, "K2K_S3_BUCKET": bucket, "K2K_REMIND_D": "-1h"},
+			errVars: []string{"K2K_REMIND_D"}},
 		{name: "both required variables missing",
 			env:     map[string]string{},
 			errVars: []string{"DATABASE_URL", "K2K_S3_BUCKET"}},

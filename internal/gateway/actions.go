@@ -23,6 +23,8 @@ type ActionBody struct {
 	Update           *invoice.InvoiceUpdate `json:"update,omitempty"`
 	// PDFUpload is the upload_id of the vendor's PDF of a new revision (vendor-update only).
 	PDFUpload string `json:"pdf_upload,omitempty"`
+	// OverrideReason approves a discrepancy beyond the buyer's tolerance (approve only).
+	OverrideReason string `json:"override_reason,omitempty"`
 }
 
 // ActionResponse answers an action.
@@ -48,7 +50,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	}
 	req := invoice.ActionRequest{Action: action, Actor: actor,
 		IdempotencyKey: actionKey(actor.CompanyID, r.Header.Get("Idempotency-Key"), invoice.MaxIdempotencyKeyLen), Reason: b.Reason,
-		PaymentDate: b.PaymentDate, PaymentReference: b.PaymentReference, Update: b.Update}
+		PaymentDate: b.PaymentDate, PaymentReference: b.PaymentReference, Update: b.Update, OverrideReason: b.OverrideReason}
 	if b.Update != nil {
 		b.Update.StagingKey = "" // a PDF comes only as an upload of this company's, never as a raw key
 	}

@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +35,20 @@ type InvoiceSummary struct {
 	POTotalMinor     int64          `json:"po_total_minor"`
 	DiscrepancyMinor int64          `json:"discrepancy_minor"`
 	UpdatePending    bool           `json:"update_pending"`
-	CreatedAt        time.Time      `json:"created_at"`
-	UpdatedAt        time.Time      `json:"updated_at"`
+	// ToleranceStanding is where the discrepancy stands against the buyer's tolerance the invoice
+	// was confirmed under: exact, no_tolerance, within or beyond (approve then needs an override).
+	ToleranceStanding invoice.Standing   `json:"tolerance_standing"`
+	Tolerance         *invoice.Tolerance `json:"tolerance,omitempty"`
+	CreatedAt         time.Time          `json:"created_at"`
+	UpdatedAt         time.Time          `json:"updated_at"`
 }
 
 func summary(i store.Invoice) InvoiceSummary {
-	return InvoiceSummary{ID: i.ID, WorkflowID: i.WorkflowID, VendorID: i.VendorID, BuyerID: i.BuyerID, PONumber: i.PONumber,
+	var tolerance *invoice.Tolerance
+	if i.Tolerance != (invoice.Tolerance{}) {
+		tolerance = &i.Tolerance
+	}
+	return InvoiceSummary{ToleranceStanding: i.Tolerance.Stand(i.TotalMinor-i.POTotalMinor, i.POTotalMinor, i.Currency), Tolerance: tolerance, ID: i.ID, WorkflowID: i.WorkflowID, VendorID: i.VendorID, BuyerID: i.BuyerID, PONumber: i.PONumber,
 		InvoiceNumber: i.InvoiceNumber, Status: i.Status, Revision: i.CurrentRevision, Currency: i.Currency,
 		TotalMinor: i.TotalMinor, POTotalMinor: i.POTotalMinor, DiscrepancyMinor: i.TotalMinor - i.POTotalMinor,
 		UpdatePending: i.UpdatePending, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt}
@@ -62,10 +72,8 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 	} else {
 		f.BuyerID, f.Counterpart = key.CompanyID, q.Get("vendor")
 	}
-	switch f.Status {
-	case "", invoice.StatusAP, invoice.StatusAA, invoice.StatusA, invoice.StatusP:
-	default:
-		fields = append(fields, invoice.FieldError{Field: "status", Rule: "must be one of AP, AA, A, P"})
+	if f.Status != "" && !slices.Contains(invoice.Statuses(), f.Status) {
+		fields = append(fields, invoice.FieldError{Field: "status", Rule: fmt.Sprintf("must be one of %v", invoice.Statuses())})
 	}
 	for name, dst := range map[string]**bool{"warning": &f.Warning, "discrepancy": &f.Discrepancy} {
 		if v := q.Get(name); v != "" {
@@ -162,6 +170,28 @@ type InvoiceView struct {
 	InvoiceSummary
 	Revisions []RevisionView  `json:"revisions"`
 	Events    []invoice.Event `json:"events"`
+	Dispute   *DisputeView    `json:"dispute,omitempty"`
+}
+
+// DisputeView is the buyer's dispute of an invoice in D or V.
+type DisputeView struct {
+	Reason string       `json:"reason"`
+	UserID string       `json:"user_id"`
+	Role   invoice.Role `json:"role"`
+	At     time.Time    `json:"at"`
+}
+
+// disputeOf is the last dispute among events, for an invoice in status D or V.
+func disputeOf(status invoice.Status, events []invoice.Event) *DisputeView {
+	if status != invoice.StatusD && status != invoice.StatusV {
+		return nil
+	}
+	for _, e := range slices.Backward(events) {
+		if e.Kind == invoice.EventTransition && e.Action == invoice.ActionDispute {
+			return &DisputeView{Reason: e.Reason, UserID: e.Actor.UserID, Role: e.Actor.Role, At: e.OccurredAt}
+		}
+	}
+	return nil
 }
 
 func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +209,10 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
-	view := InvoiceView{InvoiceSummary: summary(inv), Revisions: make([]RevisionView, 0, len(revs)), Events: events}
+	// A voided order confirmed again has several invoices under one workflow: each shows its own.
+	events = slices.DeleteFunc(events, func(e invoice.Event) bool { return e.InvoiceID != 0 && e.InvoiceID != inv.ID })
+	view := InvoiceView{InvoiceSummary: summary(inv), Revisions: make([]RevisionView, 0, len(revs)), Events: events,
+		Dispute: disputeOf(inv.Status, events)}
 	for _, rv := range revs {
 		view.Revisions = append(view.Revisions, RevisionView{Revision: rv.Revision, InvoiceNumber: rv.InvoiceNumber,
 			IssueDate: rv.IssueDate.Format(time.DateOnly), Currency: rv.Currency, TotalMinor: rv.TotalMinor, Lines: rv.Lines,

@@ -16,7 +16,12 @@ const (
 	StatusAA Status = "AA" // pending approval by accounting
 	StatusA  Status = "A"  // approved, ready to pay
 	StatusP  Status = "P"  // paid (terminal)
+	StatusD  Status = "D"  // disputed by the buyer, waiting for the vendor
+	StatusV  Status = "V"  // voided by the vendor (terminal)
 )
+
+// Statuses lists every status, in lifecycle order.
+func Statuses() []Status { return []Status{StatusAP, StatusAA, StatusA, StatusP, StatusD, StatusV} }
 
 // Label is the status as the buyer's screens name it.
 func (s Status) Label() string {
@@ -29,12 +34,16 @@ func (s Status) Label() string {
 		return "approved, ready to pay"
 	case StatusP:
 		return "paid"
+	case StatusD:
+		return "disputed, waiting for the vendor"
+	case StatusV:
+		return "voided by the vendor"
 	}
 	return string(s)
 }
 
-// Terminal reports whether no action can move the invoice any more.
-func (s Status) Terminal() bool { return s == StatusP }
+// Terminal reports whether no action can move the invoice any more: it is paid or voided.
+func (s Status) Terminal() bool { return s == StatusP || s == StatusV }
 
 // Action is a human action on an invoice. Each one is sent as a signal named after it.
 type Action string
@@ -46,8 +55,10 @@ const (
 	ActionReturnToProcurement   Action = "return_to_procurement"   // accounting returns it: AA → AP, with a reason
 	ActionCancelPaymentApproval Action = "cancel_payment_approval" // accounting takes approval back: A → AA
 	ActionMarkPaid              Action = "mark_paid"               // accounting marks paid: A → P
-	ActionVendorUpdate          Action = "vendor_update"           // vendor sends a new revision: AP/AA/A → AP, warning set
+	ActionVendorUpdate          Action = "vendor_update"           // vendor sends a new revision: AP/AA/A/D → AP, warning set
 	ActionAcknowledgeUpdate     Action = "acknowledge_update"      // buyer reviewed the new revision: warning cleared
+	ActionDispute               Action = "dispute"                 // buyer disputes the invoice: AP/AA → D, with a reason
+	ActionVoid                  Action = "void"                    // vendor voids the disputed invoice: D → V, with a reason
 )
 
 // Role is the role a user acts in.
@@ -82,10 +93,12 @@ type ActionRequest struct {
 	Action           Action         `json:"action"`
 	Actor            Actor          `json:"actor"`
 	IdempotencyKey   string         `json:"idempotency_key"`
-	Reason           string         `json:"reason,omitempty"`            // required to return to procurement
+	Reason           string         `json:"reason,omitempty"`            // required to return to procurement, dispute or void
 	PaymentDate      string         `json:"payment_date,omitempty"`      // mark_paid: YYYY-MM-DD
 	PaymentReference string         `json:"payment_reference,omitempty"` // mark_paid: bank or ERP reference
 	Update           *InvoiceUpdate `json:"update,omitempty"`            // vendor_update: the new revision
+	// OverrideReason lets approve accept a discrepancy beyond the buyer's tolerance; it is audited.
+	OverrideReason string `json:"override_reason,omitempty"`
 }
 
 // rule is one row of the lifecycle table: the action, from which statuses it is allowed, where
@@ -106,6 +119,11 @@ type rule struct {
 	// notByApprover refuses the action to the user whose procurement approval is in force, when
 	// the buyer separates duties.
 	notByApprover bool
+	// reasonFor, when set, requires a reason, which the other side reads: "is required to " and it.
+	reasonFor string
+	// withinTolerance refuses the action when the discrepancy is beyond the buyer's tolerance,
+	// unless the request carries an override reason.
+	withinTolerance bool
 }
 
 var buyerRoles = []Role{RoleProcurement, RoleAccounting}
@@ -114,13 +132,15 @@ var buyerRoles = []Role{RoleProcurement, RoleAccounting}
 // rows: the workflow's message names, the starter's commands and the gateway's routes derive
 // from it.
 var table = []rule{
-	{action: ActionApprove, summary: "Buyer procurement approves the invoice (AP → AA).", from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true},
+	{action: ActionApprove, summary: "Buyer procurement approves the invoice (AP → AA).", from: []Status{StatusAP}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleProcurement}, blockedByWarning: true, withinTolerance: true},
 	{action: ActionApprovePayment, summary: "Buyer accounting approves payment (AA → A).", from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true, notByApprover: true},
-	{action: ActionReturnToProcurement, summary: "Buyer accounting returns the invoice to procurement, with a reason (AA → AP).", from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}},
+	{action: ActionReturnToProcurement, summary: "Buyer accounting returns the invoice to procurement, with a reason (AA → AP).", from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}, reasonFor: "return an invoice to procurement"},
 	{action: ActionCancelPaymentApproval, summary: "Buyer accounting takes the payment approval back (A → AA).", from: []Status{StatusA}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleAccounting}},
 	{action: ActionMarkPaid, summary: "Buyer accounting marks the invoice paid, with date and reference (A → P).", from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true, notByApprover: true},
-	{action: ActionVendorUpdate, summary: "The vendor sends a new revision: back to AP, approvals cleared, warning set.", from: []Status{StatusAP, StatusAA, StatusA}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
-	{action: ActionAcknowledgeUpdate, summary: "The buyer has reviewed the vendor's update: clears the warning.", from: []Status{StatusAP, StatusAA, StatusA}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
+	{action: ActionVendorUpdate, summary: "The vendor sends a new revision: back to AP, approvals cleared, warning set.", from: []Status{StatusAP, StatusAA, StatusA, StatusD}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
+	{action: ActionAcknowledgeUpdate, summary: "The buyer has reviewed the vendor's update: clears the warning.", from: []Status{StatusAP, StatusAA, StatusA, StatusD}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
+	{action: ActionDispute, summary: "The buyer disputes the invoice, with a reason for the vendor (AP/AA → D).", from: []Status{StatusAP, StatusAA}, to: StatusD, party: PartyBuyer, roles: buyerRoles, reasonFor: "dispute an invoice"},
+	{action: ActionVoid, summary: "The vendor voids the disputed invoice, with a reason (D → V); the PO can be invoiced again.", from: []Status{StatusD}, to: StatusV, party: PartyVendor, roles: []Role{RoleVendor}, reasonFor: "void an invoice"},
 }
 
 // rules is the table by action.
@@ -156,6 +176,12 @@ type Facts struct {
 	SeparateDuties bool
 	// ApprovedBy is the user whose procurement approval is in force (empty in AP).
 	ApprovedBy string
+	// Tolerance is the buyer's tolerance as it was when the order was confirmed
+	// (Eligibility.Tolerance); Discrepancy, POTotal and Currency are the current invoice's.
+	Tolerance   Tolerance
+	Discrepancy int64
+	POTotal     int64
+	Currency    string
 }
 
 // RefusalCode classifies why an action was refused.
@@ -172,12 +198,14 @@ const (
 	RefusedTaken       RefusalCode = "invoice_number_taken" // the new invoice number belongs to another invoice
 	RefusedInvalidPDF  RefusalCode = "invalid_pdf"          // the vendor's new PDF is not a PDF or too large
 	RefusedSameUser    RefusalCode = "same_user"            // the user who approved for procurement may not also approve payment or pay
+	// RefusedOverTolerance: the discrepancy is beyond the buyer's tolerance and approve carries no override reason.
+	RefusedOverTolerance RefusalCode = "discrepancy_over_tolerance"
 )
 
 // RefusalCodes lists every refusal code, for callers that map them (the gateway, the CLI).
 func RefusalCodes() []RefusalCode {
 	return []RefusalCode{RefusedInvalid, RefusedWrongActor, RefusedWrongStatus, RefusedNoInvoice,
-		RefusedUnreviewed, RefusedPaid, RefusedTaken, RefusedInvalidPDF, RefusedSameUser}
+		RefusedUnreviewed, RefusedPaid, RefusedTaken, RefusedInvalidPDF, RefusedSameUser, RefusedOverTolerance}
 }
 
 // Refusal is a business answer: the action is not applied, the invoice is unchanged.
@@ -206,7 +234,7 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 		return f.Status, refuse(RefusedNoInvoice, "there is no invoice for this order (not yet, or the order did not become one), so %s is not possible", req.Action)
 	}
 	if req.Action == ActionVendorUpdate && f.Status == StatusP {
-		return f.Status, refuse(RefusedPaid, "the invoice is paid and cannot be updated; issue a credit note instead")
+		return f.Status, refuse(RefusedPaid, "the invoice is paid and cannot be updated; "+CreditNoteAdvice)
 	}
 	if !slices.Contains(r.from, f.Status) {
 		return f.Status, refuse(RefusedWrongStatus, "%s is allowed in status %v, the invoice is in %s (%s)",
@@ -221,6 +249,11 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 	if r.notByApprover && f.SeparateDuties && f.ApprovedBy != "" && req.Actor.UserID == f.ApprovedBy {
 		return f.Status, refuse(RefusedSameUser, "%s approved this invoice for procurement, and the buyer separates duties: another user must %s",
 			shortened(f.ApprovedBy), req.Action)
+	}
+	if r.withinTolerance && strings.TrimSpace(req.OverrideReason) == "" &&
+		f.Tolerance.Stand(f.Discrepancy, f.POTotal, f.Currency) == StandingBeyond {
+		return f.Status, refuse(RefusedOverTolerance, "the invoice total differs from the PO total by %s, beyond the buyer's tolerance (%s); %s with an override_reason to accept it",
+			FormatMoney(f.Discrepancy, f.Currency), f.Tolerance.Describe(f.Currency), req.Action)
 	}
 	if r.to == "" {
 		return f.Status, nil
@@ -259,6 +292,18 @@ func shortened(s string) string {
 	return s
 }
 
+// ReasonRule is the rule an action that needs a reason states ("is required to dispute an
+// invoice"); empty when the reason is optional.
+func ReasonRule(a Action) string {
+	if rules[a].reasonFor == "" {
+		return ""
+	}
+	return "is required to " + rules[a].reasonFor
+}
+
+// CreditNoteAdvice says how a paid invoice is corrected.
+const CreditNoteAdvice = "issue a credit note instead (credit-note action on the paid invoice)"
+
 // Roles lists every role an actor may name.
 func Roles() []Role { return []Role{RoleProcurement, RoleAccounting, RoleVendor} }
 
@@ -288,17 +333,20 @@ func CheckRequest(req ActionRequest) error {
 	checkText(v, "idempotency_key", req.IdempotencyKey, MaxIdempotencyKeyLen)
 	checkFreeText(v, "reason", req.Reason, MaxReasonLen)
 	checkFreeText(v, "payment_reference", req.PaymentReference, MaxPaymentReferenceLen)
+	checkFreeText(v, "override_reason", req.OverrideReason, MaxReasonLen)
+	if req.OverrideReason != "" && !rules[req.Action].withinTolerance {
+		v.add("override_reason", "is only for "+string(ActionApprove))
+	}
 	if _, err := time.Parse(time.DateOnly, req.PaymentDate); err != nil && (req.PaymentDate != "" || req.Action == ActionMarkPaid) {
 		v.add("payment_date", "must be a calendar date as YYYY-MM-DD")
+	}
+	if rule := ReasonRule(req.Action); rule != "" && strings.TrimSpace(req.Reason) == "" {
+		v.add("reason", rule)
 	}
 	switch req.Action {
 	case ActionMarkPaid:
 		if strings.TrimSpace(req.PaymentReference) == "" {
 			v.add("payment_reference", "is required to mark an invoice paid")
-		}
-	case ActionReturnToProcurement:
-		if strings.TrimSpace(req.Reason) == "" {
-			v.add("reason", "is required to return an invoice to procurement")
 		}
 	case ActionVendorUpdate:
 		if req.Update == nil {
@@ -336,6 +384,9 @@ type Eligibility struct {
 	// SeparateDuties is the buyer's separation-of-duties setting when the order was confirmed; an
 	// eligible invoice keeps it for its whole life (see Facts).
 	SeparateDuties bool `json:"separate_duties,omitempty"`
+	// Tolerance is the buyer's tolerance for this vendor when the order was confirmed (nil: none);
+	// the invoice keeps it for its whole life.
+	Tolerance *Tolerance `json:"tolerance,omitempty"`
 }
 
 // ConnectionFacts is what eligibility depends on, as read from the store.
@@ -349,6 +400,9 @@ type ConnectionFacts struct {
 	// BuyerSeparatesDuties is the buyer's separation-of-duties setting: the user who approved an
 	// invoice for procurement may not approve its payment nor mark it paid.
 	BuyerSeparatesDuties bool
+	// Tolerance is the buyer's tolerance for this connection: the connection's own, else the
+	// buyer's; zero when it set none.
+	Tolerance Tolerance
 }
 
 // DecideEligibility applies docs/design.md §1: the connection is active and both companies opted in.
@@ -367,5 +421,9 @@ func DecideEligibility(f ConnectionFacts) Eligibility {
 		return Eligibility{Reason: ReasonBuyerUploadDisabled,
 			Detail: `the buyer has not enabled "Allow Invoices coming from K2K orders to be automatically uploaded"`}
 	}
-	return Eligibility{Eligible: true, SeparateDuties: f.BuyerSeparatesDuties}
+	e := Eligibility{Eligible: true, SeparateDuties: f.BuyerSeparatesDuties}
+	if f.Tolerance != (Tolerance{}) {
+		e.Tolerance = &f.Tolerance
+	}
+	return e
 }

@@ -13,7 +13,7 @@ const (
 	testOther  = "THIRD-CO"
 )
 
-var allStatuses = []Status{StatusAP, StatusAA, StatusA, StatusP}
+var allStatuses = Statuses()
 
 func facts(s Status) Facts { return Facts{Status: s, VendorID: testVendor, BuyerID: testBuyer} }
 
@@ -34,6 +34,11 @@ func goodRequest(action Action) ActionRequest {
 		req.Actor.Role = RoleAccounting
 		req.PaymentDate = "2026-04-30"
 		req.PaymentReference = "BANK-2026-0042"
+	case ActionDispute:
+		req.Reason = "the unit price is not the one agreed"
+	case ActionVoid:
+		req.Actor = Actor{CompanyID: testVendor, UserID: "v-3", Role: RoleVendor}
+		req.Reason = "issued to the wrong PO; a new invoice follows"
 	case ActionVendorUpdate:
 		req.Actor = Actor{CompanyID: testVendor, UserID: "v-3", Role: RoleVendor}
 		req.Update = &InvoiceUpdate{InvoiceNumber: "INV-2", IssueDate: "2026-04-02", Currency: "EUR", TotalMinor: 100,
@@ -73,9 +78,10 @@ func wantRefusal(t *testing.T, f Facts, req ActionRequest, code RefusalCode, phr
 func TestDecideEveryStatusAndAction(t *testing.T) {
 	// Without a pending vendor update; acknowledge_update then is refused in every status.
 	allowed := map[Status]map[Action]Status{
-		StatusAP: {ActionApprove: StatusAA, ActionVendorUpdate: StatusAP},
-		StatusAA: {ActionApprovePayment: StatusA, ActionReturnToProcurement: StatusAP, ActionVendorUpdate: StatusAP},
+		StatusAP: {ActionApprove: StatusAA, ActionVendorUpdate: StatusAP, ActionDispute: StatusD},
+		StatusAA: {ActionApprovePayment: StatusA, ActionReturnToProcurement: StatusAP, ActionVendorUpdate: StatusAP, ActionDispute: StatusD},
 		StatusA:  {ActionMarkPaid: StatusP, ActionCancelPaymentApproval: StatusAA, ActionVendorUpdate: StatusAP},
+		StatusD:  {ActionVendorUpdate: StatusAP, ActionVoid: StatusV},
 	}
 	for _, s := range append(allStatuses, Status("ES")) {
 		for _, a := range Actions() {
@@ -90,7 +96,7 @@ func TestDecideEveryStatusAndAction(t *testing.T) {
 				switch {
 				case s == StatusP && a == ActionVendorUpdate:
 					wantRefusal(t, facts(s), goodRequest(a), RefusedPaid, "credit note")
-				case a == ActionAcknowledgeUpdate && s != StatusP && s != "ES":
+				case a == ActionAcknowledgeUpdate && !s.Terminal() && s != "ES":
 					wantRefusal(t, facts(s), goodRequest(a), RefusedWrongStatus, "no unreviewed vendor update")
 				default:
 					wantRefusal(t, facts(s), goodRequest(a), RefusedWrongStatus, string(s))
@@ -103,7 +109,7 @@ func TestDecideEveryStatusAndAction(t *testing.T) {
 func TestActions(t *testing.T) {
 	got := Actions()
 	want := []Action{ActionApprove, ActionApprovePayment, ActionReturnToProcurement, ActionCancelPaymentApproval,
-		ActionMarkPaid, ActionVendorUpdate, ActionAcknowledgeUpdate}
+		ActionMarkPaid, ActionVendorUpdate, ActionAcknowledgeUpdate, ActionDispute, ActionVoid}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Actions() = %v, want %v", got, want)
 	}
@@ -181,8 +187,16 @@ func TestDecideRefusals(t *testing.T) {
 			func(r *ActionRequest) { r.Actor.CompanyID = testOther; r.Actor.UserID = "" }, RefusedInvalid, "user_id"},
 		{"invalid and wrong status", StatusP, ActionMarkPaid,
 			func(r *ActionRequest) { r.PaymentReference = "" }, RefusedInvalid, "payment_reference"},
-		{"unknown action with no actor", StatusP, "void",
-			func(r *ActionRequest) { r.Actor = Actor{} }, RefusedInvalid, "void"},
+		{"dispute without a reason", StatusAA, ActionDispute,
+			func(r *ActionRequest) { r.Reason = " " }, RefusedInvalid, "reason: is required to dispute an invoice"},
+		{"void without a reason", StatusD, ActionVoid,
+			func(r *ActionRequest) { r.Reason = "" }, RefusedInvalid, "reason: is required to void an invoice"},
+		{"dispute by the vendor", StatusAP, ActionDispute,
+			func(r *ActionRequest) { r.Actor = Actor{CompanyID: testVendor, UserID: "v-3", Role: RoleVendor} }, RefusedWrongActor, "buyer"},
+		{"void by the buyer", StatusD, ActionVoid,
+			func(r *ActionRequest) { r.Actor = Actor{CompanyID: testBuyer, UserID: "u-1", Role: RoleProcurement} }, RefusedWrongActor, "vendor"},
+		{"unknown action with no actor", StatusP, "cancel",
+			func(r *ActionRequest) { r.Actor = Actor{} }, RefusedInvalid, "cancel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := goodRequest(tc.action)

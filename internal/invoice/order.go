@@ -42,7 +42,7 @@ type Line struct {
 }
 
 // Discrepancy is the invoice total minus the PO total: positive when the vendor invoices more than
-// was ordered. It is reported to the buyer, never blocking.
+// was ordered. It is reported to the buyer, and blocks approve only beyond the buyer's tolerance (Tolerance).
 func (o Order) Discrepancy() int64 { return o.TotalMinor - o.POTotalMinor }
 
 // DecodeOrder reads one order from JSON and validates it. Every error is a *ValidationError naming

@@ -76,7 +76,9 @@ type Confirmation struct {
 
 // Confirm starts the workflow of a confirmed order, or finds the one already there: the workflow
 // ID derives from the order's business key, a running workflow is reused and a closed one is
-// never started again, so a re-delivered confirmation never makes a second invoice.
+// not started again, so a re-delivered confirmation never makes a second invoice. The one
+// exception is a voided invoice: a confirmation with a new invoice number starts the order's
+// workflow again, as its next confirmation (workflows.State.NextConfirmation).
 //
 // With wait > 0 Confirm also waits, at most that long, for the workflow's answer: the start and
 // the workflow's confirmation update go in one call (update-with-start), so the answer arrives as
@@ -93,14 +95,42 @@ func (c *Client) Confirm(ctx context.Context, o invoice.Order, stagingKey string
 	}
 	in := workflows.ConfirmOrder{Order: o, Reminders: c.Reminders, StagingKey: stagingKey, SearchAttributesSet: true}
 	opts := StartOptions(o)
-	conf := Confirmation{WorkflowID: opts.ID}
+	conf, closed, err := c.start(ctx, opts, in, wait)
+	if err != nil || closed == nil {
+		return conf, err
+	}
+	next, again := closed.NextConfirmation(o)
+	if !again {
+		conf.State = closed
+		return conf, nil
+	}
+	// A closed run found here again was started and closed by a concurrent confirmation
+	// meanwhile: it answers this one.
+	in.Confirmation = next
+	opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	conf, closed, err = c.start(ctx, opts, in, wait)
+	if closed != nil {
+		conf.State = closed
+	}
+	return conf, err
+}
+
+// start starts the workflow (or finds it running) and, with wait > 0, waits for its answer.
+// closed is the state of a closed run under the workflow ID, which opts did not allow to start
+// again.
+func (c *Client) start(ctx context.Context, opts client.StartWorkflowOptions, in workflows.ConfirmOrder, wait time.Duration) (conf Confirmation, closed *workflows.State, err error) {
+	conf = Confirmation{WorkflowID: opts.ID}
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if wait <= 0 {
 		run, err := c.Temporal.ExecuteWorkflow(ctx, opts, workflows.InvoiceWorkflowType, in)
+		if errors.As(err, &already) {
+			return c.closedState(ctx, conf)
+		}
 		if err != nil {
-			return conf, fmt.Errorf("start workflow %s: %w", conf.WorkflowID, err)
+			return conf, nil, fmt.Errorf("start workflow %s: %w", conf.WorkflowID, err)
 		}
 		conf.RunID = run.GetRunID()
-		return conf, nil
+		return conf, nil, nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -117,27 +147,31 @@ func (c *Client) Confirm(ctx context.Context, o invoice.Order, stagingKey string
 	}
 	run, serr := startedRun(ctx, start)
 	conf.RunID = run
-	var closed *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case err == nil:
 		conf.State = &st
-		return conf, nil
-	case errors.As(serr, &closed) || errors.As(err, &closed): // a closed run: never started again
-		if st, err = c.State(ctx, conf.WorkflowID); err != nil {
-			return conf, err
-		}
-		conf.State = &st
-		return conf, nil
+		return conf, nil, nil
+	case errors.As(serr, &already) || errors.As(err, &already):
+		return c.closedState(ctx, conf)
 	case run == "":
-		return conf, fmt.Errorf("start workflow %s: %w", conf.WorkflowID, err)
+		return conf, nil, fmt.Errorf("start workflow %s: %w", conf.WorkflowID, err)
 	case wctx.Err() != nil:
-		return conf, nil // started, not answered within the wait
+		return conf, nil, nil // started, not answered within the wait
 	}
 	// Started, but the update was not answered: a worker from before the update existed.
 	if st, err = c.AwaitSettled(wctx, conf.WorkflowID); err == nil {
 		conf.State = &st
 	}
-	return conf, nil
+	return conf, nil, nil
+}
+
+// closedState reads the state of the closed run a start found.
+func (c *Client) closedState(ctx context.Context, conf Confirmation) (Confirmation, *workflows.State, error) {
+	st, err := c.State(ctx, conf.WorkflowID)
+	if err != nil {
+		return conf, nil, err
+	}
+	return conf, &st, nil
 }
 
 // startedRun is the run an update-with-start's start found or started, once the server answered
@@ -263,8 +297,11 @@ func (c *Client) closedRefusal(ctx context.Context, workflowID string, req invoi
 	}
 	refusal = &invoice.Refusal{Code: invoice.RefusedWrongStatus,
 		Reason: fmt.Sprintf("the invoice's workflow has ended (outcome %s, status %s); %s is not possible", st.Outcome, st.Status, req.Action)}
+	if st.Outcome == workflows.OutcomeVoided {
+		refusal.Reason += "; the vendor may confirm the order again with a new invoice number"
+	}
 	if st.Outcome == workflows.OutcomePaid && req.Action == invoice.ActionVendorUpdate {
-		refusal = &invoice.Refusal{Code: invoice.RefusedPaid, Reason: "the invoice is paid and cannot be updated; issue a credit note instead"}
+		refusal = &invoice.Refusal{Code: invoice.RefusedPaid, Reason: "the invoice is paid and cannot be updated; " + invoice.CreditNoteAdvice}
 	}
 	if aerr := c.AuditRefusal(ctx, workflowID, req, refusal); aerr != nil {
 		return nil, aerr

@@ -113,17 +113,40 @@ func (s *Store) ConnectionFacts(ctx context.Context, vendorID, buyerID string) (
 	err := s.pool.QueryRow(ctx, `
 		SELECT v.id IS NOT NULL, b.id IS NOT NULL, c.status,
 		       coalesce(v.auto_invoice_sync, false), coalesce(b.accept_k2k_invoices, false),
-		       coalesce(b.separate_duties, false)
+		       coalesce(b.separate_duties, false),
+		       coalesce(t.amount_minor, 0), coalesce(t.currency, ''), coalesce(t.percent_bp, 0)
 		FROM (SELECT $1::text AS vendor_id, $2::text AS buyer_id) k
 		LEFT JOIN companies v ON v.id = k.vendor_id
 		LEFT JOIN companies b ON b.id = k.buyer_id
-		LEFT JOIN k2k_connections c ON c.vendor_id = k.vendor_id AND c.buyer_id = k.buyer_id`,
+		LEFT JOIN k2k_connections c ON c.vendor_id = k.vendor_id AND c.buyer_id = k.buyer_id
+		LEFT JOIN LATERAL (
+			-- The connection's own tolerance, else the buyer's.
+			SELECT amount_minor, currency, percent_bp FROM tolerances
+			WHERE buyer_id = k.buyer_id AND vendor_id IN (k.vendor_id, '')
+			ORDER BY vendor_id = '' LIMIT 1) t ON true`,
 		vendorID, buyerID).
-		Scan(&f.VendorKnown, &f.BuyerKnown, &status, &f.VendorSyncEnabled, &f.BuyerUploadOn, &f.BuyerSeparatesDuties)
+		Scan(&f.VendorKnown, &f.BuyerKnown, &status, &f.VendorSyncEnabled, &f.BuyerUploadOn, &f.BuyerSeparatesDuties,
+			&f.Tolerance.AmountMinor, &f.Tolerance.Currency, &f.Tolerance.PercentBP)
 	if err != nil {
 		return f, mapError(err, "connection facts")
 	}
 	f.ConnectionFound = status != nil
 	f.ConnectionActive = status != nil && ConnectionStatus(*status) == ConnectionActive
 	return f, nil
+}
+
+// ToleranceSet sets the buyer's tolerance: for every vendor when vendorID is "", else for the
+// connection with that vendor (it then replaces the buyer's). A zero tolerance removes it.
+// Orders confirmed from now on take it; invoices keep the one they were confirmed under.
+func (s *Store) ToleranceSet(ctx context.Context, buyerID, vendorID string, t invoice.Tolerance) error {
+	if t == (invoice.Tolerance{}) {
+		_, err := s.pool.Exec(ctx, `DELETE FROM tolerances WHERE buyer_id = $1 AND vendor_id = $2`, buyerID, vendorID)
+		return mapError(err, "tolerance of "+buyerID)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO tolerances (buyer_id, vendor_id, amount_minor, currency, percent_bp) VALUES ($1, $2, $3, nullif($4, ''), $5)
+		ON CONFLICT (buyer_id, vendor_id) DO UPDATE SET amount_minor = EXCLUDED.amount_minor,
+			currency = EXCLUDED.currency, percent_bp = EXCLUDED.percent_bp, updated_at = now()`,
+		buyerID, vendorID, t.AmountMinor, t.Currency, t.PercentBP)
+	return mapError(err, "tolerance of "+buyerID)
 }

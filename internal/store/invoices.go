@@ -16,15 +16,21 @@ import (
 // and the event that records the creation.
 type NewInvoice struct {
 	WorkflowID string
-	Order      invoice.Order
-	Document   invoice.Document
-	Event      invoice.Event
+	// Confirmation numbers the confirmations of the workflow's order, from 1: a voided order
+	// confirmed again gets a new invoice (0 means 1).
+	Confirmation int
+	// Tolerance is the buyer's tolerance the order was confirmed under (zero: none).
+	Tolerance invoice.Tolerance
+	Order     invoice.Order
+	Document  invoice.Document
+	Event     invoice.Event
 }
 
 // Invoice is a vendor invoice as the buyer's PO Reconciliation sees it.
 type Invoice struct {
 	ID              int64
 	WorkflowID      string
+	Confirmation    int
 	VendorID        string
 	BuyerID         string
 	PONumber        string
@@ -35,8 +41,10 @@ type Invoice struct {
 	TotalMinor      int64
 	POTotalMinor    int64
 	UpdatePending   bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// Tolerance is the buyer's tolerance the order was confirmed under (zero: none).
+	Tolerance invoice.Tolerance
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Revision is one version of an invoice, with its PDF.
@@ -51,36 +59,45 @@ type Revision struct {
 	Document      invoice.Document
 }
 
-const invoiceColumns = `id, workflow_id, vendor_id, buyer_id, po_number, invoice_number, status,
-	current_revision, currency, total_minor, po_total_minor, update_pending, created_at, updated_at`
+const invoiceColumns = `id, workflow_id, confirmation, vendor_id, buyer_id, po_number, invoice_number, status,
+	current_revision, currency, total_minor, po_total_minor, update_pending,
+	tolerance_amount_minor, coalesce(tolerance_currency, ''), tolerance_percent_bp, created_at, updated_at`
 
 func scanInvoice(row pgx.Row) (Invoice, error) {
 	var i Invoice
-	err := row.Scan(&i.ID, &i.WorkflowID, &i.VendorID, &i.BuyerID, &i.PONumber, &i.InvoiceNumber,
+	err := row.Scan(&i.ID, &i.WorkflowID, &i.Confirmation, &i.VendorID, &i.BuyerID, &i.PONumber, &i.InvoiceNumber,
 		&i.Status, &i.CurrentRevision, &i.Currency, &i.TotalMinor, &i.POTotalMinor, &i.UpdatePending,
-		&i.CreatedAt, &i.UpdatedAt)
+		&i.Tolerance.AmountMinor, &i.Tolerance.Currency, &i.Tolerance.PercentBP, &i.CreatedAt, &i.UpdatedAt)
 	return i, err
 }
 
 // InvoiceCreate creates the invoice in status AP with revision 1 and records its creation
-// event, in one transaction. It is idempotent on the workflow ID: called again for the same
-// workflow it returns the invoice already there. An invoice number already used by another order
+// event, in one transaction. It is idempotent on the workflow ID and confirmation: called again
+// for them it returns the invoice already there. An invoice number already used by another order
 // of the same vendor and buyer is ErrConflict.
 func (s *Store) InvoiceCreate(ctx context.Context, n NewInvoice) (Invoice, error) {
 	var inv Invoice
+	confirmation := max(n.Confirmation, 1)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		inv, err = scanInvoice(tx.QueryRow(ctx, `
-			INSERT INTO vendor_invoices (workflow_id, vendor_id, buyer_id, po_number, invoice_number,
-				status, current_revision, currency, total_minor, po_total_minor)
-			VALUES ($1, $2, $3, $4, $5, 'AP', 1, $6, $7, $8)
-			ON CONFLICT (workflow_id) DO NOTHING
+			INSERT INTO vendor_invoices (workflow_id, confirmation, vendor_id, buyer_id, po_number, invoice_number,
+				status, current_revision, currency, total_minor, po_total_minor,
+				tolerance_amount_minor, tolerance_currency, tolerance_percent_bp)
+			VALUES ($1, $2, $3, $4, $5, $6, 'AP', 1, $7, $8, $9, $10, nullif($11, ''), $12)
+			ON CONFLICT (workflow_id, confirmation) DO NOTHING
 			RETURNING `+invoiceColumns,
-			n.WorkflowID, n.Order.VendorID, n.Order.BuyerID, n.Order.PONumber, n.Order.InvoiceNumber,
-			n.Order.Currency, n.Order.TotalMinor, n.Order.POTotalMinor))
+			n.WorkflowID, confirmation, n.Order.VendorID, n.Order.BuyerID, n.Order.PONumber, n.Order.InvoiceNumber,
+			n.Order.Currency, n.Order.TotalMinor, n.Order.POTotalMinor,
+			n.Tolerance.AmountMinor, n.Tolerance.Currency, n.Tolerance.PercentBP))
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Created before (a retry): the first write stands.
-			inv, err = invoiceByWorkflowID(ctx, tx, n.WorkflowID)
+			inv, err = scanInvoice(tx.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM vendor_invoices
+				WHERE workflow_id = $1 AND confirmation = $2`, n.WorkflowID, confirmation))
+			if err == nil && inv.InvoiceNumber != n.Order.InvoiceNumber {
+				// Another order's invoice holds this confirmation: never adopt it.
+				return fmt.Errorf("confirmation %d of %s is invoice %s: %w", confirmation, n.WorkflowID, inv.InvoiceNumber, ErrConflict)
+			}
 			return err
 		}
 		if err != nil {
@@ -96,9 +113,10 @@ func (s *Store) InvoiceCreate(ctx context.Context, n NewInvoice) (Invoice, error
 	return inv, mapError(err, "invoice create "+n.WorkflowID)
 }
 
-// InvoiceByWorkflowID reads the invoice a workflow owns.
+// InvoiceByWorkflowID reads the invoice of a workflow's latest confirmation.
 func (s *Store) InvoiceByWorkflowID(ctx context.Context, workflowID string) (Invoice, error) {
-	inv, err := invoiceByWorkflowID(ctx, s.pool, workflowID)
+	inv, err := scanInvoice(s.pool.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM vendor_invoices
+		WHERE workflow_id = $1 ORDER BY confirmation DESC LIMIT 1`, workflowID))
 	return inv, mapError(err, "invoice "+workflowID)
 }
 
@@ -106,10 +124,6 @@ func (s *Store) InvoiceByWorkflowID(ctx context.Context, workflowID string) (Inv
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-func invoiceByWorkflowID(ctx context.Context, q querier, workflowID string) (Invoice, error) {
-	return scanInvoice(q.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM vendor_invoices WHERE workflow_id = $1`, workflowID))
 }
 
 // insertRevision stores revision number rev of an invoice: its content and its PDF.
