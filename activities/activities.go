@@ -25,6 +25,10 @@ const (
 	ErrTypeInvalidPDF         = "InvalidPDF"
 	ErrTypeInvoiceNumberTaken = "InvoiceNumberTaken"
 	ErrTypeStatusConflict     = "StatusConflict"
+	// ErrTypeNotPaid and ErrTypeOverCredit refuse a credit note against its invoice: the invoice
+	// is not paid, or the note is for more than is still uncredited.
+	ErrTypeNotPaid    = "InvoiceNotPaid"
+	ErrTypeOverCredit = "OverCredit"
 	// ErrTypeUnprocessable: PostgreSQL, the S3 server or the PDF renderer refused the data
 	// itself. Retrying the same data cannot succeed, so the workflow records a refusal or a
 	// rejected outcome instead of retrying without end.
@@ -83,20 +87,29 @@ type StorePDFInput struct {
 // object already there, and rendering is deterministic. A vendor file that is not a PDF or is too
 // large is a non-retryable ErrTypeInvalidPDF.
 func (a *Activities) StorePDF(ctx context.Context, in StorePDFInput) (invoice.Document, error) {
+	return a.storePDF(ctx, in.StagingKey, func() ([]byte, error) { return pdf.Render(in.Order, in.Revision, in.RenderedAt) },
+		func(digest string) string {
+			return blob.InvoiceKey(in.Order.BuyerID, in.Order.VendorID, in.Order.InvoiceNumber, in.Revision, digest)
+		})
+}
+
+// storePDF places a document's PDF at the key its digest names: the vendor's, waiting at
+// stagingKey, or (when stagingKey is empty) the one render draws.
+func (a *Activities) storePDF(ctx context.Context, stagingKey string, render func() ([]byte, error), keyOf func(digest string) string) (invoice.Document, error) {
 	var data []byte
 	source := invoice.PDFRendered
-	if in.StagingKey != "" {
-		if !invoice.IsStagingKey(in.StagingKey) {
-			return invoice.Document{}, invalidPDF("staging key "+in.StagingKey+" is not a staged upload", nil)
+	if stagingKey != "" {
+		if !invoice.IsStagingKey(stagingKey) {
+			return invoice.Document{}, invalidPDF("staging key "+stagingKey+" is not a staged upload", nil)
 		}
 		source = invoice.PDFFromVendor
 		var err error
-		data, _, err = a.Blobs.Get(ctx, in.StagingKey, a.MaxPDFBytes)
+		data, _, err = a.Blobs.Get(ctx, stagingKey, a.MaxPDFBytes)
 		switch {
 		case errors.Is(err, blob.ErrTooLarge):
 			return invoice.Document{}, invalidPDF(fmt.Sprintf("must be at most %d bytes", a.MaxPDFBytes), err)
 		case errors.Is(err, blob.ErrNotFound):
-			return invoice.Document{}, invalidPDF("staged file "+in.StagingKey+" does not exist", err)
+			return invoice.Document{}, invalidPDF("staged file "+stagingKey+" does not exist", err)
 		case err != nil:
 			return invoice.Document{}, permanent(err)
 		}
@@ -105,17 +118,17 @@ func (a *Activities) StorePDF(ctx context.Context, in StorePDFInput) (invoice.Do
 		}
 	} else {
 		var err error
-		if data, err = pdf.Render(in.Order, in.Revision, in.RenderedAt); err != nil {
-			// Rendering is deterministic: the same order fails the same way every time.
+		if data, err = render(); err != nil {
+			// Rendering is deterministic: the same document fails the same way every time.
 			return invoice.Document{}, temporal.NewNonRetryableApplicationError("pdf: cannot render: "+err.Error(), ErrTypeUnprocessable, err)
 		}
 	}
 	digest := blob.SHA256Hex(data)
-	key := blob.InvoiceKey(in.Order.BuyerID, in.Order.VendorID, in.Order.InvoiceNumber, in.Revision, digest)
+	key := keyOf(digest)
 	if err := a.Blobs.Put(ctx, key, data); err != nil {
 		return invoice.Document{}, permanent(err)
 	}
-	activity.GetLogger(ctx).Info("invoice PDF stored", "key", key, "bytes", len(data), "source", source)
+	activity.GetLogger(ctx).Info("PDF stored", "key", key, "bytes", len(data), "source", source)
 	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"source": string(source)}).
 		Counter(metrics.PDFBytes).Inc(int64(len(data)))
 	return invoice.Document{Key: key, Size: int64(len(data)), SHA256: digest, Source: source}, nil

@@ -169,6 +169,35 @@ func TestHistoriesReplay(t *testing.T) {
 		replayRun(t, dir, "confirmed_again.json", id, awaitOutcome(t, id, workflows.OutcomePaid))
 	})
 
+	t.Run("credit note applied", func(t *testing.T) {
+		t.Parallel()
+		o := eligible(t)
+		st := confirmAndSettle(t, o, nil)
+		payAll(t, st.WorkflowID, o, "paid-")
+		awaitOutcome(t, st.WorkflowID, workflows.OutcomePaid)
+		cn := issue(t, st.WorkflowID, creditNote(o, "CN-H1", 10000))
+		id := workflows.CreditNoteWorkflowID(st.InvoiceID, "CN-H1")
+		// Out of order, as a signal: refused and recorded in history.
+		if answer := act(t, id, invoice.ActionRequest{Action: invoice.ActionApplyCreditNote, Actor: buyer(o, "dave", invoice.RoleAccounting),
+			IdempotencyKey: "apply-early"}); answer.Accepted {
+			t.Fatalf("apply in AP accepted: %+v", answer)
+		}
+		actAccepted(t, id, invoice.ActionRequest{Action: invoice.ActionApproveCreditNote, Actor: buyer(o, "carol", invoice.RoleProcurement),
+			IdempotencyKey: "approve"}, invoice.StatusAA)
+		doUpdate(t, id, invoice.ActionRequest{Action: invoice.ActionApplyCreditNote, Actor: buyer(o, "dave", invoice.RoleAccounting),
+			IdempotencyKey: "apply"}, invoice.StatusCreditApplied)
+		var r workflows.CreditNoteResult
+		run := deps.Temporal.GetWorkflow(within(t, 20*time.Second), id, "")
+		if err := run.Get(within(t, 20*time.Second), &r); err != nil || r.Outcome != workflows.OutcomeApplied || r.CreditNoteID != cn.CreditNoteID {
+			t.Fatalf("credit note result %+v, %v; want applied", r, err)
+		}
+		desc, err := testenv.Describe(within(t, 10*time.Second), deps.Temporal, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replayRun(t, dir, "credit_note_applied.json", id, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
+	})
+
 	t.Run("continue as new", func(t *testing.T) {
 		t.Parallel()
 		o := eligible(t)

@@ -4,7 +4,8 @@
 # the starter CLI), then over HTTP: the order confirmed, its invoice in AP with a PDF in S3, a
 # refused out-of-order action, an approval, a dispute by accounting (the vendor reads its
 # reason), the vendor's update that answers it and sends the invoice back to AP with a warning,
-# the buyer's review, then approve → approve payment → paid, the invoice and a download
+# the buyer's review, then approve → approve payment → paid, a credit note for part of the paid
+# invoice (approved and applied by the buyer), the invoice with its net amount and a download
 # link of its PDF. Each request is printed as a curl command line (API keys as $VENDOR_KEY, …)
 # with its answer; the demo fails as soon as a status code is not the expected one.
 # Leaves the stack up. Needs bash and curl, nothing else.
@@ -210,6 +211,24 @@ call ACCOUNTING_KEY 200 POST "$inv/actions/mark-paid" "${json[@]}" -H 'K2K-User:
 	-d "{\"payment_date\": \"$today\", \"payment_reference\": \"SEPA-$po\"}"
 expect_in_answer '"status":"P"'
 
+step "The vendor credits part of the paid invoice: credit note CN-$po (POST /v1/credit-notes, in AP)"
+call VENDOR_KEY 201 POST /v1/credit-notes "${json[@]}" -H 'K2K-User: victor' \
+	-d "{\"invoice_id\": $id, \"credit_note\": {\"number\": \"CN-$po\", \"issue_date\": \"$today\", \"currency\": \"EUR\", \"total_minor\": 9000, \"reason\": \"two assembly hours not done\", \"lines\": [{\"description\": \"Assembly service\", \"quantity\": 2, \"unit_price_minor\": 4500}]}}"
+expect_in_answer '"status":"AP"'
+credit_note=$(json_field id)
+[[ $credit_note =~ ^[0-9]+$ ]] || die "no credit note id in the answer"
+
+step "Procurement approves the credit note (AP → AA), accounting applies it (AA → CA)"
+call PROCUREMENT_KEY 200 POST "/v1/credit-notes/$credit_note/actions/approve-credit-note" "${json[@]}" -H 'K2K-User: alice' -d '{}'
+expect_in_answer '"status":"AA"'
+call ACCOUNTING_KEY 200 POST "/v1/credit-notes/$credit_note/actions/apply-credit-note" "${json[@]}" -H 'K2K-User: bob' -d '{}'
+expect_in_answer '"status":"CA"'
+
+step "The vendor tries to credit more than is left: refused (409 over_credit)"
+call VENDOR_KEY 409 POST /v1/credit-notes "${json[@]}" -H 'K2K-User: victor' \
+	-d "{\"invoice_id\": $id, \"credit_note\": {\"number\": \"CN-$po-2\", \"issue_date\": \"$today\", \"currency\": \"EUR\", \"total_minor\": 999999, \"reason\": \"everything\", \"lines\": [{\"description\": \"All\", \"quantity\": 1, \"unit_price_minor\": 999999}]}}"
+expect_in_answer '"code":"over_credit"'
+
 step "The invoice with its revisions and audit events (GET /v1/invoices/$id)"
 # The answer is long: show the invoice's own fields, then count its revisions and events.
 show_answer() {
@@ -225,6 +244,8 @@ grep -o '{"revision":[0-9]*,"invoice_number":"[^"]*","issue_date":"[^"]*","curre
 [[ $(grep -o '{"revision":[0-9]*,"invoice_number"' "$answer" | wc -l) == 2 ]] || die "expected 2 revisions"
 echo "$(grep -o '"occurred_at":' "$answer" | wc -l) audit events: $(grep -o '"kind":"[a-z_]*"\(,"action":"[a-z_]*"\)\{0,1\}' "$answer" |
 	sed 's/"kind":"\([a-z_]*\)"\(,"action":"\([a-z_]*\)"\)\{0,1\}/\1 \3/; s/ $//' | paste -sd, - | sed 's/,/, /g')"
+echo "credited_minor $(json_field credited_minor), net_minor $(json_field net_minor) (total_minor $(json_field total_minor))"
+[[ $(json_field net_minor) == 121500 ]] || die "expected the net amount 121500 after the credit note"
 echo "(the whole answer: ${work#"$root"/}/invoice.json)"
 
 step "A download link of revision 2's PDF (GET $inv/revisions/2/pdf)"

@@ -129,6 +129,12 @@ func (c *actionCmd) send(ctx context.Context, root *cli, req invoice.ActionReque
 	if err != nil {
 		return err
 	}
+	return c.sendTo(ctx, id, req, vendorPDF)
+}
+
+// sendTo is send to the workflow id names (an invoice's or a credit note's).
+func (c *actionCmd) sendTo(ctx context.Context, id string, req invoice.ActionRequest, vendorPDF []byte) error {
+	var err error
 	req.Actor = invoice.Actor{CompanyID: c.Company, UserID: c.User, Role: invoice.Role(c.Role)}
 	req.IdempotencyKey, req.Reason = c.Key, c.Reason
 	if req.IdempotencyKey == "" {

@@ -46,6 +46,7 @@ type cli struct {
 	Dispute               reasonCmd       `cmd:"" help:"The buyer disputes the invoice (AP/AA → D), with a reason for the vendor."`
 	Void                  reasonCmd       `cmd:"" help:"The vendor voids the disputed invoice (D → V), with a reason; the order may be confirmed again."`
 	Bulk                  bulkCmd         `cmd:"" help:"Approve many invoices in one command: each gets its own answer."`
+	CreditNote            creditNoteCmd   `cmd:"" name:"credit-note" help:"Credit a paid invoice, and approve and apply the credit."`
 	Status                statusCmd       `cmd:"" help:"Show an invoice's current state."`
 	APIKey                apiKeyCmd       `cmd:"" name:"apikey" help:"Create and revoke the gateway's API keys."`
 	Company               companyCmd      `cmd:"" help:"Manage companies and their K2K settings."`

@@ -10,7 +10,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/k2kinvoice/autoinvoice/internal/app"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -36,15 +38,9 @@ func (c *confirmCmd) Run(ctx context.Context, root *cli) error {
 	}
 	defer deps.Close()
 	ic := deps.InvoiceClient()
-	stagingKey := ""
-	if c.PDF != "" {
-		vendorPDF, err := readLimited(c.PDF, deps.Config.PDFMaxBytes)
-		if err != nil {
-			return err
-		}
-		if stagingKey, err = ic.StagePDF(ctx, vendorPDF); err != nil {
-			return err
-		}
+	stagingKey, err := stageFile(ctx, deps, c.PDF)
+	if err != nil {
+		return err
 	}
 	conf, err := ic.Confirm(ctx, order, stagingKey, c.Wait)
 	if err != nil {
@@ -78,6 +74,18 @@ func readLimited(path string, max int64) ([]byte, error) {
 		return nil, &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "pdf", Rule: fmt.Sprintf("must be at most %d bytes", max)}}}
 	}
 	return data, nil
+}
+
+// stageFile stages the vendor's PDF at path for a workflow to pick up; "" when path is "".
+func stageFile(ctx context.Context, deps *app.Deps, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := readLimited(path, deps.Config.PDFMaxBytes)
+	if err != nil {
+		return "", err
+	}
+	return deps.InvoiceClient().StagePDF(ctx, data)
 }
 
 func printState(st workflows.State) {
@@ -146,9 +154,31 @@ func (c *statusCmd) Run(ctx context.Context) error {
 			fmt.Printf("history    %s %-24s %-2s → %-2s by %s/%s (%s)\n", t.At.UTC().Format(time.RFC3339), t.Action,
 				t.From, t.To, t.Actor.CompanyID, t.Actor.UserID, t.Actor.Role)
 		}
-		return nil
+		return printCreditNotes(ctx, deps.Store, st)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(st)
+}
+
+// printCreditNotes lists the invoice's credit notes and its net amount, when it has any.
+func printCreditNotes(ctx context.Context, s *store.Store, st workflows.State) error {
+	if st.InvoiceID == 0 {
+		return nil
+	}
+	notes, err := s.CreditNotesOf(ctx, st.InvoiceID)
+	if err != nil || len(notes) == 0 {
+		return err
+	}
+	var credited int64
+	for _, n := range notes {
+		fmt.Printf("credit     note %s of %s, %s (%s): %s\n", n.Note.Number, invoice.FormatMoney(n.Note.TotalMinor, n.Note.Currency),
+			n.Status, n.Status.Label(), n.Note.Reason)
+		if n.Status == invoice.StatusCreditApplied {
+			credited += n.Note.TotalMinor
+		}
+	}
+	fmt.Printf("net        %s (%s credited by applied credit notes)\n", invoice.FormatMoney(st.Order.TotalMinor-credited, st.Order.Currency),
+		invoice.FormatMoney(credited, st.Order.Currency))
+	return nil
 }

@@ -133,6 +133,10 @@ func refusalOf(err error) *invoice.Refusal {
 		return &invoice.Refusal{Code: invoice.RefusedInvalidPDF, Reason: appErr.Message()}
 	case activities.ErrTypeInvoiceNumberTaken:
 		return &invoice.Refusal{Code: invoice.RefusedTaken, Reason: appErr.Message()}
+	case activities.ErrTypeNotPaid:
+		return &invoice.Refusal{Code: invoice.RefusedNotPaid, Reason: appErr.Message()}
+	case activities.ErrTypeOverCredit:
+		return &invoice.Refusal{Code: invoice.RefusedOverCredit, Reason: appErr.Message()}
 	case activities.ErrTypeUnprocessable:
 		return &invoice.Refusal{Code: invoice.RefusedInvalid, Reason: "cannot be stored: " + appErr.Message()}
 	}

@@ -164,3 +164,30 @@ func TestDispute_LaterConfirmationOwnsItsInvoice(t *testing.T) {
 		t.Errorf("CreateAPInvoice inputs = %+v, want confirmation 2", h.createCalls)
 	}
 }
+
+// A dispute needs no review of a pending vendor update first, and keeps its warning; the buyer can
+// acknowledge the update in D, which clears the warning and leaves the invoice disputed.
+func TestDispute_WithAPendingUpdate(t *testing.T) {
+	h := newHarness(t)
+	var disputed, acked State
+	h.send(time.Minute, vendorUpdate("vu-1", vendorUser, revisedUpdate()))
+	h.send(2*time.Minute, dispute("dispute-1", accounting, reasonDisputed))
+	h.at(2*time.Minute+30*time.Second, func() { disputed = h.state() })
+	h.send(3*time.Minute, acknowledge("ack-in-d", procurement))
+	h.at(3*time.Minute+30*time.Second, func() { acked = h.state() })
+	h.send(4*time.Minute, void("void-1", vendorUser, reasonVoided))
+	h.run()
+	if r := h.result(); r.Outcome != OutcomeVoided {
+		t.Fatalf("result = %+v, want voided", r)
+	}
+	h.assertEvents(h.recorded(), wantCreated, wantVendorUpdate(invoice.StatusAP),
+		transition(invoice.ActionDispute, invoice.StatusAP, invoice.StatusD), wantAck(invoice.StatusD),
+		transition(invoice.ActionVoid, invoice.StatusD, invoice.StatusV))
+	if disputed.Status != invoice.StatusD || !disputed.UpdatePending {
+		t.Errorf("disputed with a pending update: status %s pending %v, want D with the warning", disputed.Status, disputed.UpdatePending)
+	}
+	if acked.Status != invoice.StatusD || acked.UpdatePending || acked.Dispute == nil {
+		t.Errorf("after the acknowledgement: status %s pending %v dispute %+v, want D without the warning, still disputed",
+			acked.Status, acked.UpdatePending, acked.Dispute)
+	}
+}

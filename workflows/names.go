@@ -58,22 +58,32 @@ type message struct {
 }
 
 // messages are the workflow's messages, one per action of the lifecycle table.
-var messages = func() []message {
+var messages = messagesOf(invoice.Actions())
+
+// messagesOf names a message after each action: the action's name with '-' for '_'.
+func messagesOf(actions []invoice.Action) []message {
 	var m []message
-	for _, a := range invoice.Actions() {
+	for _, a := range actions {
 		m = append(m, message{name: strings.ReplaceAll(string(a), "_", "-"), action: a})
 	}
 	return m
-}()
+}
 
 // SignalFor names the signal (and the update) that carries an action.
-func SignalFor(a invoice.Action) (string, error) {
-	for _, m := range messages {
+func SignalFor(a invoice.Action) (string, error) { return signalIn(messages, a) }
+
+// signalIn names the message of ms that carries a.
+func signalIn(ms []message, a invoice.Action) (string, error) {
+	for _, m := range ms {
 		if m.action == a {
 			return m.name, nil
 		}
 	}
-	return "", fmt.Errorf("action %q is not one of %v", a, invoice.Actions())
+	var actions []invoice.Action
+	for _, m := range ms {
+		actions = append(actions, m.action)
+	}
+	return "", fmt.Errorf("action %q is not one of %v", a, actions)
 }
 
 // ActionFor is the action a message name carries: the inverse of SignalFor.

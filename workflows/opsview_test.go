@@ -91,3 +91,48 @@ func TestUIViewNamesWhoMayNotTakeTheNextStep(t *testing.T) {
 		}
 	}
 }
+
+// TestUIViewShowsDisputeAndTolerance: in D the current details say the vendor must act and show
+// the dispute's reason; beyond the tolerance they say so, and name the override once approved.
+func TestUIViewShowsDisputeAndTolerance(t *testing.T) {
+	h := newHarness(t)
+	h.eligibility = invoice.Eligibility{Eligible: true, Tolerance: &invoice.Tolerance{AmountMinor: 100, Currency: "EUR"}}
+	o := testOrder()
+	o.POTotalMinor = o.TotalMinor - 1000
+	details := map[string]string{}
+	look := func(name string) func() {
+		return func() {
+			v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+			var meta sdkpb.WorkflowMetadata
+			if err == nil {
+				err = v.Get(&meta)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			details[name] = meta.GetCurrentDetails()
+		}
+	}
+	h.at(30*time.Second, look("beyond"))
+	override := approve("approve-1", procurement)
+	override.req.OverrideReason = "agreed surcharge"
+	h.send(time.Minute, override)
+	h.at(90*time.Second, look("overridden"))
+	h.send(2*time.Minute, dispute("dispute-1", accounting, reasonDisputed))
+	h.at(150*time.Second, look("disputed"))
+	h.send(3*time.Minute, void("void-1", vendorUser, reasonVoided))
+	h.runWith(ConfirmOrder{Order: o})
+	h.result()
+	for name, want := range map[string]string{
+		"beyond":     "The discrepancy (10.00 EUR) is beyond the buyer's tolerance (1.00 EUR).",
+		"overridden": "The discrepancy (10.00 EUR) is beyond the buyer's tolerance (1.00 EUR); approved by u-proc with the override: agreed surcharge.",
+		"disputed":   "Disputed by u-acc (accounting): " + reasonDisputed,
+	} {
+		if !strings.Contains(details[name], want) {
+			t.Errorf("details %s = %q, want them to say %q", name, details[name], want)
+		}
+	}
+	if !strings.HasPrefix(details["disputed"], "Waiting for the vendor to update or void the disputed invoice.\n") {
+		t.Errorf("details in D start %q, want the vendor's turn first", details["disputed"])
+	}
+}

@@ -19,5 +19,6 @@ func NewReplayer(dc converter.DataConverter) (worker.WorkflowReplayer, error) {
 		return nil, err
 	}
 	replayer.RegisterWorkflowWithOptions(InvoiceWorkflow, workflow.RegisterOptions{Name: InvoiceWorkflowType})
+	replayer.RegisterWorkflowWithOptions(CreditNoteWorkflow, workflow.RegisterOptions{Name: CreditNoteWorkflowType})
 	return replayer, nil
 }

@@ -80,9 +80,9 @@ const (
 	OutcomeVoided      Outcome = "voided"       // the vendor voided the disputed invoice; the order may be confirmed again
 )
 
-// Outcomes lists every outcome.
+// Outcomes lists every outcome, of invoices and of credit notes (OutcomeApplied).
 func Outcomes() []Outcome {
-	return []Outcome{OutcomePaid, OutcomeNotEligible, OutcomeRejected, OutcomeVoided}
+	return []Outcome{OutcomePaid, OutcomeNotEligible, OutcomeRejected, OutcomeVoided, OutcomeApplied}
 }
 
 // outcomeOf is how the lifecycle ended in terminal status s.

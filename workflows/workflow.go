@@ -30,7 +30,7 @@ var activityOptions = workflow.ActivityOptions{
 		MaximumInterval:    time.Minute,
 		NonRetryableErrorTypes: []string{
 			activities.ErrTypeInvalidPDF, activities.ErrTypeInvoiceNumberTaken, activities.ErrTypeStatusConflict,
-			activities.ErrTypeUnprocessable,
+			activities.ErrTypeUnprocessable, activities.ErrTypeNotPaid, activities.ErrTypeOverCredit,
 		},
 	},
 }

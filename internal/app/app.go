@@ -146,6 +146,7 @@ func NewWorker(c client.Client, acts *activities.Activities, opts worker.Options
 	opts.Interceptors = append(opts.Interceptors, &workflows.ArrivalOrder{})
 	w := worker.New(c, workflows.TaskQueue, opts)
 	w.RegisterWorkflowWithOptions(workflows.InvoiceWorkflow, workflow.RegisterOptions{Name: workflows.InvoiceWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.CreditNoteWorkflow, workflow.RegisterOptions{Name: workflows.CreditNoteWorkflowType})
 	w.RegisterActivity(acts)
 	return w
 }

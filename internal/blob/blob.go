@@ -84,6 +84,13 @@ func InvoiceKey(buyerID, vendorID, invoiceNumber string, revision int, sha256Hex
 		pathseg.Segment(invoiceNumber, maxKeySegment), revision, sha256Hex)
 }
 
+// CreditNoteKey is the final key of a credit note's PDF, next to its invoice's: under the
+// invoice's number, then the credit note's, named by its SHA-256.
+func CreditNoteKey(buyerID, vendorID, invoiceNumber, creditNoteNumber, sha256Hex string) string {
+	return fmt.Sprintf("invoices/%s/%s/%s/credit-notes/%s/%s.pdf", url.PathEscape(buyerID), url.PathEscape(vendorID),
+		pathseg.Segment(invoiceNumber, maxKeySegment), pathseg.Segment(creditNoteNumber, maxKeySegment), sha256Hex)
+}
+
 // CheckBucket verifies the bucket exists and is reachable with these credentials.
 func (s *Store) CheckBucket(ctx context.Context) error {
 	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err != nil {

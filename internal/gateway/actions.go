@@ -44,7 +44,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b ActionBody
-	action, actor, ok := s.actionRequest(w, r, &b)
+	action, actor, ok := s.actionRequest(w, r, &b, actionByName)
 	if !ok {
 		return
 	}
@@ -97,12 +97,12 @@ func actionKey(company, key string, limit int) string {
 	return company + "/sha256:" + hex.EncodeToString(sum[:])
 }
 
-// actionRequest reads what every action route takes: the action its path names (404 for any
-// other name), its JSON body into body (415 for another media type), and the actor: the API key's
+// actionRequest reads what every action route takes: the action its path names among names (404
+// for any other name), its JSON body into body (415 for another media type), and the actor: the API key's
 // company and role, and the user the K2K-User header names (the key's label when it names none).
 // It answers the request itself when one of them is wrong.
-func (s *Server) actionRequest(w http.ResponseWriter, r *http.Request, body any) (invoice.Action, invoice.Actor, bool) {
-	action, known := actionByName[r.PathValue("action")]
+func (s *Server) actionRequest(w http.ResponseWriter, r *http.Request, body any, names map[string]invoice.Action) (invoice.Action, invoice.Actor, bool) {
+	action, known := names[r.PathValue("action")]
 	if !known {
 		notFound(w)
 		return "", invoice.Actor{}, false
@@ -130,10 +130,15 @@ func (s *Server) actionRequest(w http.ResponseWriter, r *http.Request, body any)
 // actor's company and role may send it on this invoice. A refusal is audited and returned; any
 // other error is an outage.
 func (s *Server) admissible(ctx context.Context, inv store.Invoice, req invoice.ActionRequest) error {
-	err := invoice.Admissible(invoice.Facts{VendorID: inv.VendorID, BuyerID: inv.BuyerID}, req)
+	return s.admissibleOn(ctx, inv.WorkflowID, inv.VendorID, inv.BuyerID, req)
+}
+
+// admissibleOn is admissible for the workflow of an invoice or a credit note of vendor and buyer.
+func (s *Server) admissibleOn(ctx context.Context, workflowID, vendorID, buyerID string, req invoice.ActionRequest) error {
+	err := invoice.Admissible(invoice.Facts{VendorID: vendorID, BuyerID: buyerID}, req)
 	var refusal *invoice.Refusal
 	if errors.As(err, &refusal) {
-		if aerr := s.Invoices.AuditRefusal(ctx, inv.WorkflowID, req, refusal); aerr != nil {
+		if aerr := s.Invoices.AuditRefusal(ctx, workflowID, req, refusal); aerr != nil {
 			return aerr
 		}
 	}

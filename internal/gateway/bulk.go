@@ -45,7 +45,7 @@ const codeNotFound = "not_found"
 // Idempotency-Key: the items already applied keep their answers.
 func (s *Server) actInBulk(w http.ResponseWriter, r *http.Request) {
 	var b BulkActionBody
-	action, actor, ok := s.actionRequest(w, r, &b)
+	action, actor, ok := s.actionRequest(w, r, &b, actionByName)
 	if !ok {
 		return
 	}

@@ -72,6 +72,8 @@ func (s *Server) routes() map[string]http.Handler {
 		"POST /v1/invoices/{id}/actions/{action}":        s.authenticated(s.idempotent(s.act)),
 		"POST /v1/invoices/actions/{action}":             s.authenticated(s.idempotent(s.actInBulk)),
 		"GET /v1/invoices/{id}/revisions/{revision}/pdf": s.authenticated(s.pdfLink),
+		"POST /v1/credit-notes":                          s.authenticated(s.idempotent(s.issueCreditNote)),
+		"POST /v1/credit-notes/{id}/actions/{action}":    s.authenticated(s.idempotent(s.actOnCreditNote)),
 	}
 }
 

@@ -171,6 +171,11 @@ type InvoiceView struct {
 	Revisions []RevisionView  `json:"revisions"`
 	Events    []invoice.Event `json:"events"`
 	Dispute   *DisputeView    `json:"dispute,omitempty"`
+	// CreditNotes are the invoice's credit notes, oldest first; CreditedMinor is what the applied
+	// ones credit, and NetMinor the total less it.
+	CreditNotes   []CreditNoteView `json:"credit_notes"`
+	CreditedMinor int64            `json:"credited_minor"`
+	NetMinor      int64            `json:"net_minor"`
 }
 
 // DisputeView is the buyer's dispute of an invoice in D or V.
@@ -211,8 +216,20 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
 	}
 	// A voided order confirmed again has several invoices under one workflow: each shows its own.
 	events = slices.DeleteFunc(events, func(e invoice.Event) bool { return e.InvoiceID != 0 && e.InvoiceID != inv.ID })
+	notes, err := s.Store.CreditNotesOf(r.Context(), inv.ID)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
 	view := InvoiceView{InvoiceSummary: summary(inv), Revisions: make([]RevisionView, 0, len(revs)), Events: events,
-		Dispute: disputeOf(inv.Status, events)}
+		Dispute: disputeOf(inv.Status, events), CreditNotes: make([]CreditNoteView, 0, len(notes)), NetMinor: inv.TotalMinor}
+	for _, c := range notes {
+		view.CreditNotes = append(view.CreditNotes, creditNoteView(c))
+		if c.Status == invoice.StatusCreditApplied {
+			view.CreditedMinor += c.Note.TotalMinor
+		}
+	}
+	view.NetMinor -= view.CreditedMinor
 	for _, rv := range revs {
 		view.Revisions = append(view.Revisions, RevisionView{Revision: rv.Revision, InvoiceNumber: rv.InvoiceNumber,
 			IssueDate: rv.IssueDate.Format(time.DateOnly), Currency: rv.Currency, TotalMinor: rv.TotalMinor, Lines: rv.Lines,

@@ -537,6 +537,11 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Order", invoice.Order{}, false},
 		{"Line", invoice.Line{}, false},
 		{"InvoiceUpdate", invoice.InvoiceUpdate{}, false},
+		{"CreditNoteRequest", CreditNoteRequest{}, false},
+		{"CreditNote", invoice.CreditNote{}, false},
+		{"CreditNoteView", CreditNoteView{}, true},
+		{"DisputeView", DisputeView{}, true},
+		{"Tolerance", invoice.Tolerance{}, true},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
 			names, always := jsonFields(reflect.TypeOf(c.typ))

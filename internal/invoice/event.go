@@ -7,31 +7,35 @@ type EventKind string
 
 // The kinds of audit event.
 const (
-	EventNotEligible    EventKind = "not_eligible"    // the order did not become an invoice
-	EventRejected       EventKind = "rejected"        // the order's content was refused (e.g. not a PDF)
-	EventInvoiceCreated EventKind = "invoice_created" // the AP invoice exists
-	EventTransition     EventKind = "transition"      // an accepted action moved the status
-	EventRefused        EventKind = "refused"         // an action was refused; nothing changed
-	EventReminder       EventKind = "reminder"        // the invoice has waited too long in its status
+	EventNotEligible    EventKind = "not_eligible"        // the order did not become an invoice
+	EventRejected       EventKind = "rejected"            // the order's content was refused (e.g. not a PDF)
+	EventInvoiceCreated EventKind = "invoice_created"     // the AP invoice exists
+	EventTransition     EventKind = "transition"          // an accepted action moved the status
+	EventRefused        EventKind = "refused"             // an action was refused; nothing changed
+	EventReminder       EventKind = "reminder"            // the invoice has waited too long in its status
+	EventCreditNote     EventKind = "credit_note_created" // a credit note against the invoice exists, in AP
 )
 
 // Event is one audit row: who, when, from, to, why. Key is unique per event and derived from the
 // workflow, so recording the same event again (an activity retry) is a no-op.
 type Event struct {
-	Key        string    `json:"key"`
-	WorkflowID string    `json:"workflow_id"`
-	InvoiceID  int64     `json:"invoice_id,omitempty"` // 0 before the invoice exists
-	VendorID   string    `json:"vendor_id"`
-	BuyerID    string    `json:"buyer_id"`
-	PONumber   string    `json:"po_number"`
-	Kind       EventKind `json:"kind"`
-	Action     Action    `json:"action,omitempty"`
-	Actor      Actor     `json:"actor"`
-	From       Status    `json:"from,omitempty"`
-	To         Status    `json:"to,omitempty"`
-	Code       string    `json:"code,omitempty"` // refusal code or not-eligible reason
-	Reason     string    `json:"reason,omitempty"`
-	OccurredAt time.Time `json:"occurred_at"`
+	Key        string `json:"key"`
+	WorkflowID string `json:"workflow_id"`
+	InvoiceID  int64  `json:"invoice_id,omitempty"` // 0 before the invoice exists
+	// CreditNoteID names the credit note an event is about (0: the invoice itself); its
+	// transitions move the credit note, not the invoice.
+	CreditNoteID int64     `json:"credit_note_id,omitempty"`
+	VendorID     string    `json:"vendor_id"`
+	BuyerID      string    `json:"buyer_id"`
+	PONumber     string    `json:"po_number"`
+	Kind         EventKind `json:"kind"`
+	Action       Action    `json:"action,omitempty"`
+	Actor        Actor     `json:"actor"`
+	From         Status    `json:"from,omitempty"`
+	To           Status    `json:"to,omitempty"`
+	Code         string    `json:"code,omitempty"` // refusal code or not-eligible reason
+	Reason       string    `json:"reason,omitempty"`
+	OccurredAt   time.Time `json:"occurred_at"`
 	// UpdatePending is the warning flag after the event: a vendor update awaits review.
 	UpdatePending bool `json:"update_pending"`
 	// Revision is the invoice's revision after the event (0 before the invoice exists).

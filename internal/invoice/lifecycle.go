@@ -38,6 +38,8 @@ func (s Status) Label() string {
 		return "disputed, waiting for the vendor"
 	case StatusV:
 		return "voided by the vendor"
+	case StatusCreditApplied:
+		return "applied"
 	}
 	return string(s)
 }
@@ -143,10 +145,10 @@ var table = []rule{
 	{action: ActionVoid, summary: "The vendor voids the disputed invoice, with a reason (D → V); the PO can be invoiced again.", from: []Status{StatusD}, to: StatusV, party: PartyVendor, roles: []Role{RoleVendor}, reasonFor: "void an invoice"},
 }
 
-// rules is the table by action.
+// rules is every rule by action: the invoice's table and the credit note's (creditTable).
 var rules = func() map[Action]rule {
-	m := make(map[Action]rule, len(table))
-	for _, r := range table {
+	m := make(map[Action]rule, len(table)+len(creditTable))
+	for _, r := range append(slices.Clone(table), creditTable...) {
 		m[r.action] = r
 	}
 	return m
@@ -155,8 +157,10 @@ var rules = func() map[Action]rule {
 // Summary says what action a does, in one line for people; empty for an unknown action.
 func Summary(a Action) string { return rules[a].summary }
 
-// Actions lists every known action, in lifecycle order.
-func Actions() []Action {
+// Actions lists every action on an invoice, in lifecycle order.
+func Actions() []Action { return actionsOf(table) }
+
+func actionsOf(table []rule) []Action {
 	actions := make([]Action, len(table))
 	for i, r := range table {
 		actions[i] = r.action
@@ -205,7 +209,8 @@ const (
 // RefusalCodes lists every refusal code, for callers that map them (the gateway, the CLI).
 func RefusalCodes() []RefusalCode {
 	return []RefusalCode{RefusedInvalid, RefusedWrongActor, RefusedWrongStatus, RefusedNoInvoice,
-		RefusedUnreviewed, RefusedPaid, RefusedTaken, RefusedInvalidPDF, RefusedSameUser, RefusedOverTolerance}
+		RefusedUnreviewed, RefusedPaid, RefusedTaken, RefusedInvalidPDF, RefusedSameUser, RefusedOverTolerance,
+		RefusedOverCredit, RefusedNotPaid}
 }
 
 // Refusal is a business answer: the action is not applied, the invoice is unchanged.
@@ -226,10 +231,19 @@ func refuse(code RefusalCode, format string, args ...any) *Refusal {
 // Decide applies the lifecycle table: it returns the status the action leads to, or a *Refusal
 // saying why it may not happen. It checks, in order, the request, the actor and the status.
 func Decide(f Facts, req ActionRequest) (Status, error) {
+	return decideIn(table, "invoice", f, req)
+}
+
+// decideIn applies one table, of the invoice or of a credit note (what names the document).
+func decideIn(table []rule, what string, f Facts, req ActionRequest) (Status, error) {
 	if err := Admissible(f, req); err != nil {
 		return f.Status, err
 	}
-	r := rules[req.Action]
+	i := slices.IndexFunc(table, func(r rule) bool { return r.action == req.Action })
+	if i < 0 {
+		return f.Status, refuse(RefusedInvalid, "%s is not an action on a %s (%s)", req.Action, what, actionsOf(table))
+	}
+	r := table[i]
 	if f.Status == "" {
 		return f.Status, refuse(RefusedNoInvoice, "there is no invoice for this order (not yet, or the order did not become one), so %s is not possible", req.Action)
 	}
@@ -237,8 +251,8 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 		return f.Status, refuse(RefusedPaid, "the invoice is paid and cannot be updated; "+CreditNoteAdvice)
 	}
 	if !slices.Contains(r.from, f.Status) {
-		return f.Status, refuse(RefusedWrongStatus, "%s is allowed in status %v, the invoice is in %s (%s)",
-			req.Action, r.from, f.Status, f.Status.Label())
+		return f.Status, refuse(RefusedWrongStatus, "%s is allowed in status %v, the %s is in %s (%s)",
+			req.Action, r.from, what, f.Status, f.Status.Label())
 	}
 	if r.blockedByWarning && f.UpdatePending {
 		return f.Status, refuse(RefusedUnreviewed, "the vendor updated the invoice; the buyer must acknowledge the update before %s", req.Action)
@@ -247,8 +261,8 @@ func Decide(f Facts, req ActionRequest) (Status, error) {
 		return f.Status, refuse(RefusedWrongStatus, "there is no unreviewed vendor update to acknowledge")
 	}
 	if r.notByApprover && f.SeparateDuties && f.ApprovedBy != "" && req.Actor.UserID == f.ApprovedBy {
-		return f.Status, refuse(RefusedSameUser, "%s approved this invoice for procurement, and the buyer separates duties: another user must %s",
-			shortened(f.ApprovedBy), req.Action)
+		return f.Status, refuse(RefusedSameUser, "%s approved this %s for procurement, and the buyer separates duties: another user must %s",
+			shortened(f.ApprovedBy), what, req.Action)
 	}
 	if r.withinTolerance && strings.TrimSpace(req.OverrideReason) == "" &&
 		f.Tolerance.Stand(f.Discrepancy, f.POTotal, f.Currency) == StandingBeyond {
@@ -302,7 +316,7 @@ func ReasonRule(a Action) string {
 }
 
 // CreditNoteAdvice says how a paid invoice is corrected.
-const CreditNoteAdvice = "issue a credit note instead (credit-note action on the paid invoice)"
+const CreditNoteAdvice = "issue a credit note instead (POST /v1/credit-notes, or the starter's credit-note issue)"
 
 // Roles lists every role an actor may name.
 func Roles() []Role { return []Role{RoleProcurement, RoleAccounting, RoleVendor} }
@@ -322,7 +336,7 @@ const (
 // there. It names every broken field and rule in one invalid_request refusal.
 func CheckRequest(req ActionRequest) error {
 	if _, ok := rules[req.Action]; !ok {
-		return refuse(RefusedInvalid, "action %q is not one of %v", shortened(string(req.Action)), Actions())
+		return refuse(RefusedInvalid, "action %q is not one of %v", shortened(string(req.Action)), append(Actions(), CreditNoteActions()...))
 	}
 	v := &ValidationError{}
 	checkCompanyID(v, "actor.company_id", req.Actor.CompanyID)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -254,6 +255,9 @@ func (c *Client) StagePDF(ctx context.Context, data []byte) (string, error) {
 // messageName is the signal and update name of req's action, or a field error.
 func messageName(req invoice.ActionRequest) (string, error) {
 	name, err := workflows.SignalFor(req.Action)
+	if slices.Contains(invoice.CreditNoteActions(), req.Action) {
+		name, err = workflows.CreditNoteSignalFor(req.Action)
+	}
 	if err != nil {
 		return "", &invoice.ValidationError{Fields: []invoice.FieldError{{Field: "action", Rule: err.Error()}}}
 	}
@@ -404,6 +408,13 @@ func (c *Client) AuditRefusal(ctx context.Context, workflowID string, req invoic
 		From: st.Status, To: st.Status, Code: string(r.Code), Reason: r.Reason, OccurredAt: time.Now().UTC(),
 		UpdatePending: st.UpdatePending, Revision: st.Revision,
 	}
+	if workflows.IsCreditNoteWorkflowID(workflowID) {
+		cn, err := c.CreditNoteState(ctx, workflowID)
+		if err != nil {
+			return err
+		}
+		e.CreditNoteID, e.VendorID, e.BuyerID, e.PONumber = cn.CreditNoteID, cn.Invoice.VendorID, cn.Invoice.BuyerID, cn.Invoice.PONumber
+	}
 	if err := c.Store.EventRecord(ctx, e); err != nil {
 		return fmt.Errorf("audit refusal of %s: %w", req.Action, err)
 	}
@@ -412,8 +423,13 @@ func (c *Client) AuditRefusal(ctx context.Context, workflowID string, req invoic
 
 // State reads the invoice workflow's current state through its status query.
 func (c *Client) State(ctx context.Context, workflowID string) (workflows.State, error) {
-	var st workflows.State
-	v, err := c.Temporal.QueryWorkflow(ctx, workflowID, "", workflows.QueryStatus)
+	return queryStatus[workflows.State](ctx, c.Temporal, workflowID)
+}
+
+// queryStatus reads a workflow's state, of type T, through its status query.
+func queryStatus[T any](ctx context.Context, tc client.Client, workflowID string) (T, error) {
+	var st T
+	v, err := tc.QueryWorkflow(ctx, workflowID, "", workflows.QueryStatus)
 	if err != nil {
 		return st, fmt.Errorf("query %s: %w", workflowID, err)
 	}

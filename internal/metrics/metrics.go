@@ -25,6 +25,7 @@ const (
 	Orders      = "k2k_orders"           // confirmed orders by outcome: invoice_created, not_eligible, rejected
 	Transitions = "k2k_transitions"      // accepted actions by action, from and to
 	Refusals    = "k2k_refusals"         // refused actions by action and code
+	CreditNotes = "k2k_credit_notes"     // credit notes by outcome: created, rejected, applied
 	Reminders   = "k2k_reminders"        // reminders by status
 	StatusTime  = "k2k_status_seconds"   // time an invoice spent in a status, by status, when it leaves it
 	PDFBytes    = "k2k_pdf_bytes_stored" // bytes of invoice PDFs stored, by source

@@ -173,7 +173,17 @@ func (s *Store) EventRecord(ctx context.Context, e invoice.Event) error {
 		if exists, err := eventRecorded(ctx, tx, e.Key); err != nil || exists {
 			return err
 		}
-		if e.Kind == invoice.EventTransition {
+		switch {
+		case e.Kind == invoice.EventTransition && e.CreditNoteID != 0:
+			tag, err := tx.Exec(ctx, `UPDATE credit_notes SET status = $2, updated_at = now() WHERE id = $1 AND status = $3`,
+				e.CreditNoteID, string(e.To), string(e.From))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("credit note %d is not in status %s: %w", e.CreditNoteID, e.From, ErrConflict)
+			}
+		case e.Kind == invoice.EventTransition:
 			tag, err := tx.Exec(ctx, `
 				UPDATE vendor_invoices SET status = $2, update_pending = $4, updated_at = now()
 				WHERE id = $1 AND status = $3`, e.InvoiceID, string(e.To), string(e.From), e.UpdatePending)
@@ -193,21 +203,17 @@ func (s *Store) EventRecord(ctx context.Context, e invoice.Event) error {
 // audit row is written through here, its texts made storable whatever a refused request held.
 func insertEvent(ctx context.Context, tx pgx.Tx, e invoice.Event) error {
 	e = e.Storable()
-	var invoiceID *int64
-	if e.InvoiceID != 0 {
-		invoiceID = &e.InvoiceID
-	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO invoice_events (event_key, workflow_id, invoice_id, vendor_id, buyer_id, po_number,
 			kind, action, actor_company_id, actor_user_id, actor_role, from_status, to_status, code,
-			reason, occurred_at, update_pending, revision)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''),
+			reason, occurred_at, update_pending, revision, credit_note_id)
+		VALUES ($1, $2, nullif($3, 0), $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''),
 			nullif($11, ''), nullif($12, ''), nullif($13, ''), nullif($14, ''), nullif($15, ''), $16,
-			$17, nullif($18, 0))
+			$17, nullif($18, 0), nullif($19, 0))
 		ON CONFLICT (event_key) DO NOTHING`,
-		e.Key, e.WorkflowID, invoiceID, e.VendorID, e.BuyerID, e.PONumber, string(e.Kind), string(e.Action),
+		e.Key, e.WorkflowID, e.InvoiceID, e.VendorID, e.BuyerID, e.PONumber, string(e.Kind), string(e.Action),
 		e.Actor.CompanyID, e.Actor.UserID, string(e.Actor.Role), string(e.From), string(e.To), e.Code,
-		e.Reason, e.OccurredAt, e.UpdatePending, e.Revision)
+		e.Reason, e.OccurredAt, e.UpdatePending, e.Revision, e.CreditNoteID)
 	return err
 }
 
@@ -218,7 +224,7 @@ func (s *Store) EventsByWorkflowID(ctx context.Context, workflowID string) ([]in
 			coalesce(action, ''), coalesce(actor_company_id, ''), coalesce(actor_user_id, ''),
 			coalesce(actor_role, ''), coalesce(from_status, ''), coalesce(to_status, ''),
 			coalesce(code, ''), coalesce(reason, ''), occurred_at, coalesce(update_pending, false),
-			coalesce(revision, 0)
+			coalesce(revision, 0), coalesce(credit_note_id, 0)
 		FROM invoice_events WHERE workflow_id = $1 ORDER BY id`, workflowID)
 	if err != nil {
 		return nil, mapError(err, "events "+workflowID)
@@ -227,7 +233,7 @@ func (s *Store) EventsByWorkflowID(ctx context.Context, workflowID string) ([]in
 		var e invoice.Event
 		err := row.Scan(&e.Key, &e.WorkflowID, &e.InvoiceID, &e.VendorID, &e.BuyerID, &e.PONumber,
 			&e.Kind, &e.Action, &e.Actor.CompanyID, &e.Actor.UserID, &e.Actor.Role, &e.From, &e.To,
-			&e.Code, &e.Reason, &e.OccurredAt, &e.UpdatePending, &e.Revision)
+			&e.Code, &e.Reason, &e.OccurredAt, &e.UpdatePending, &e.Revision, &e.CreditNoteID)
 		return e, err
 	})
 	return events, mapError(err, "events "+workflowID)
