@@ -107,6 +107,8 @@ func (r *runCmd) Run(ctx context.Context) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	stopWebhooks := deps.StartWebhooks(ctx, log)
+	defer stopWebhooks()
 	if r.HTTPListen != "" {
 		srv := &http.Server{Addr: r.HTTPListen, Handler: opsHandler(deps, r.Pprof), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}

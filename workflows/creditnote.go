@@ -24,20 +24,17 @@ import (
 // CreditNoteWorkflowType is the registered name of the credit note workflow.
 const CreditNoteWorkflowType = "K2KCreditNote"
 
-// creditNoteIDPrefix starts every credit note workflow ID.
-const creditNoteIDPrefix = "k2k-credit-note"
-
 // CreditNoteWorkflowID is the ID of the credit note numbered number against invoice invoiceID
 // (its row ID): derived from the invoice and the number, so the same credit note issued again
 // reaches the same workflow. The number is path-escaped and, when long, cut and followed by a
 // digest of the whole number.
 func CreditNoteWorkflowID(invoiceID int64, number string) string {
-	head := fmt.Sprintf("%s/%d/", creditNoteIDPrefix, invoiceID)
+	head := fmt.Sprintf("%s%d/", invoice.CreditNoteWorkflowPrefix, invoiceID)
 	return head + pathseg.Segment(number, MaxWorkflowIDBytes-len(head))
 }
 
 // IsCreditNoteWorkflowID reports whether id names a credit note's workflow (CreditNoteWorkflowID).
-func IsCreditNoteWorkflowID(id string) bool { return strings.HasPrefix(id, creditNoteIDPrefix+"/") }
+func IsCreditNoteWorkflowID(id string) bool { return strings.HasPrefix(id, invoice.CreditNoteWorkflowPrefix) }
 
 // Credit note message names: each is a signal and an update carrying an invoice.ActionRequest.
 const (

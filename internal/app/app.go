@@ -25,6 +25,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/metrics"
 	"github.com/k2kinvoice/autoinvoice/internal/payloadcrypt"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
+	"github.com/k2kinvoice/autoinvoice/internal/webhooks"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -112,6 +113,18 @@ func (d *Deps) Close() {
 func (d *Deps) Activities() *activities.Activities {
 	return &activities.Activities{Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: d.Config.PDFMaxBytes,
 		Notifier: activities.NewNotifier(d.Config.NotifyURL)}
+}
+
+// StartWebhooks runs a webhook dispatcher (webhooks.Dispatcher) in the background, until the
+// returned stop is called or ctx ends; stop waits for the message in flight.
+func (d *Deps) StartWebhooks(ctx context.Context, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = webhooks.NewDispatcher(d.Store, log).Run(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // InvoiceClient is the invoice client over these connections.

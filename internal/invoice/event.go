@@ -1,6 +1,9 @@
 package invoice
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // EventKind classifies an audit event.
 type EventKind string
@@ -40,6 +43,30 @@ type Event struct {
 	UpdatePending bool `json:"update_pending"`
 	// Revision is the invoice's revision after the event (0 before the invoice exists).
 	Revision int `json:"revision,omitempty"`
+}
+
+// CreditNoteWorkflowPrefix starts the workflow ID of every credit note.
+const CreditNoteWorkflowPrefix = "k2k-credit-note/"
+
+// Type is the event's type for webhook receivers: "invoice." or "credit_note." and what happened
+// ("invoice.transition", "invoice.refused", "invoice.reminder", "credit_note.created", …).
+func (e Event) Type() string {
+	if e.CreditNoteID != 0 || strings.HasPrefix(e.WorkflowID, CreditNoteWorkflowPrefix) {
+		return "credit_note." + strings.TrimPrefix(string(e.Kind), "credit_note_")
+	}
+	return "invoice." + strings.TrimPrefix(string(e.Kind), "invoice_")
+}
+
+// EventTypes lists every event type a webhook endpoint may filter on.
+func EventTypes() []string {
+	var types []string
+	for _, k := range []EventKind{EventNotEligible, EventRejected, EventInvoiceCreated, EventTransition, EventRefused, EventReminder} {
+		types = append(types, Event{Kind: k}.Type())
+	}
+	for _, k := range []EventKind{EventCreditNote, EventTransition, EventRefused, EventRejected} {
+		types = append(types, Event{Kind: k, WorkflowID: CreditNoteWorkflowPrefix}.Type())
+	}
+	return types
 }
 
 // PDFSource says where an invoice's PDF came from.

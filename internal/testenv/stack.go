@@ -78,7 +78,7 @@ func StartStack(ctx context.Context, bucket string, env map[string]string) (_ *S
 	if err := w.Start(); err != nil {
 		return nil, errors.Join(errors.New("start the worker"), err)
 	}
-	s.stops = append(s.stops, w.Stop)
+	s.stops = append(s.stops, w.Stop, s.Deps.StartWebhooks(context.Background(), log))
 	return s, nil
 }
 
