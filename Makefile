@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PROFILE ?= dev
 export PROFILE
 
-.PHONY: help demo up down tools build unit test test-server monitoring-check faults bench fuzz mutate docs-check lint fmt clean
+.PHONY: help demo up down tools system-packages build unit test test-server monitoring-check faults bench fuzz mutate docs-check lint fmt clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 14
@@ -21,8 +21,11 @@ up: ## Start the stack in the background (PROFILE=dev, or PROFILE=cluster for th
 down: ## Stop the stack, whichever profile runs.
 	scripts/devstack.sh down
 
-tools: ## Build the pinned Temporal CLI and server, the UI server, versitygw, workflowcheck and staticcheck into .dev/bin.
+tools: system-packages ## Build the pinned Temporal CLI and server, the UI server, versitygw, workflowcheck and staticcheck into .dev/bin.
 	scripts/devstack.sh tools
+
+system-packages: ## Install the Debian packages tests call (xmllint, pdftotext, pdfdetach) when they are missing.
+	scripts/system-packages.sh
 
 build: ## Build the four binaries into bin/: worker, gateway, codec-server, starter.
 	go build -o bin/ ./worker ./gateway ./codec-server ./starter
@@ -32,7 +35,7 @@ build: ## Build the four binaries into bin/: worker, gateway, codec-server, star
 # tests start servers since they test its decisions end to end).
 UNIT_PACKAGES = ./internal/invoice ./workflows ./activities ./internal/config \
 	./internal/payloadcrypt ./codec-server ./internal/pdf ./internal/pathseg ./internal/compose ./internal/app ./worker
-unit: ## The tests that need no server (seconds; no tools build).
+unit: system-packages ## The tests that need no server (seconds; no tools build).
 	go test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)
 
 test: tools ## Run every test: unit, workflow (testsuite), replay and integration on real servers.

@@ -30,7 +30,7 @@ func (c *companyUpsertCmd) Run(ctx context.Context) error {
 	}
 	return withStore(ctx, func(st *store.Store) error {
 		stored, err := st.CompanySet(ctx, c.ID, c.Name, store.CompanySettings{
-			AutoInvoiceSync: c.AutoInvoiceSync, AcceptK2KInvoices: c.AcceptK2KInvoices, SeparateDuties: c.SeparateDuties})
+			AutoInvoiceSync: c.AutoInvoiceSync, AcceptK2KInvoices: c.AcceptK2KInvoices, SeparateDuties: c.SeparateDuties}, store.Operator)
 		if err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ type connectionCmd struct {
 type connectionUpsertCmd struct {
 	Vendor string `required:"" help:"Vendor company ID."`
 	Buyer  string `required:"" help:"Buyer company ID."`
-	Status string `required:"" enum:"pending,active,suspended,terminated" help:"Connection status."`
+	Status string `required:"" enum:"pending,active,suspended,rejected,terminated" help:"Connection status."`
 }
 
 func (c *connectionUpsertCmd) Run(ctx context.Context) error {
@@ -117,7 +117,7 @@ type apiKeyCmd struct {
 
 type apiKeyCreateCmd struct {
 	Company string `required:"" help:"Company the key acts for."`
-	Role    string `required:"" enum:"procurement,accounting,vendor" help:"Role the key acts in."`
+	Role    string `required:"" enum:"procurement,accounting,vendor,admin" help:"Role the key acts in (admin: the company's own settings and connections, not invoices)."`
 	Label   string `required:"" help:"What the key is for (shown in audit rows as api-key:LABEL when no K2K-User is sent)."`
 }
 

@@ -34,7 +34,9 @@ func CreditNoteWorkflowID(invoiceID int64, number string) string {
 }
 
 // IsCreditNoteWorkflowID reports whether id names a credit note's workflow (CreditNoteWorkflowID).
-func IsCreditNoteWorkflowID(id string) bool { return strings.HasPrefix(id, invoice.CreditNoteWorkflowPrefix) }
+func IsCreditNoteWorkflowID(id string) bool {
+	return strings.HasPrefix(id, invoice.CreditNoteWorkflowPrefix)
+}
 
 // Credit note message names: each is a signal and an update carrying an invoice.ActionRequest.
 const (

@@ -65,15 +65,20 @@ func (s *Server) routes() map[string]http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(openAPI)
 		}),
-		"POST /v1/orders":                                s.authenticated(s.idempotent(s.confirmOrder)),
-		"POST /v1/uploads":                               s.authenticated(s.idempotent(s.upload)),
-		"GET /v1/invoices":                               s.authenticated(s.listInvoices),
-		"GET /v1/invoices/{id}":                          s.authenticated(s.getInvoice),
-		"POST /v1/invoices/{id}/actions/{action}":        s.authenticated(s.idempotent(s.act)),
-		"POST /v1/invoices/actions/{action}":             s.authenticated(s.idempotent(s.actInBulk)),
-		"GET /v1/invoices/{id}/revisions/{revision}/pdf": s.authenticated(s.pdfLink),
-		"POST /v1/credit-notes":                          s.authenticated(s.idempotent(s.issueCreditNote)),
-		"POST /v1/credit-notes/{id}/actions/{action}":    s.authenticated(s.idempotent(s.actOnCreditNote)),
+		"POST /v1/orders":                                      s.authenticated(s.idempotent(s.confirmOrder)),
+		"POST /v1/uploads":                                     s.authenticated(s.idempotent(s.upload)),
+		"GET /v1/invoices":                                     s.authenticated(s.listInvoices),
+		"GET /v1/invoices/{id}":                                s.authenticated(s.getInvoice),
+		"POST /v1/invoices/{id}/actions/{action}":              s.authenticated(s.idempotent(s.act)),
+		"POST /v1/invoices/actions/{action}":                   s.authenticated(s.idempotent(s.actInBulk)),
+		"GET /v1/invoices/{id}/revisions/{revision}/pdf":       s.authenticated(s.pdfLink),
+		"POST /v1/credit-notes":                                s.authenticated(s.idempotent(s.issueCreditNote)),
+		"POST /v1/credit-notes/{id}/actions/{action}":          s.authenticated(s.idempotent(s.actOnCreditNote)),
+		"GET /v1/admin/settings":                               s.authenticated(s.getSettings),
+		"PATCH /v1/admin/settings":                             s.authenticated(s.idempotent(s.patchSettings)),
+		"GET /v1/admin/connections":                            s.authenticated(s.listConnections),
+		"POST /v1/admin/connections":                           s.authenticated(s.idempotent(s.requestConnection)),
+		"POST /v1/admin/connections/{vendor}/{buyer}/{action}": s.authenticated(s.idempotent(s.actOnConnection)),
 	}
 }
 
@@ -179,6 +184,14 @@ func (s *Server) authenticated(next http.HandlerFunc) http.Handler {
 		}
 		if err != nil {
 			s.internal(w, err)
+			return
+		}
+		if admin := strings.HasPrefix(r.URL.Path, "/v1/admin/"); admin != (key.Role == invoice.RoleAdmin) {
+			detail := "admin keys manage their company's settings and connections, and act on no invoice"
+			if admin {
+				detail = "only an admin key of the company may manage its settings and connections"
+			}
+			writeProblem(w, Problem{Type: problemType("forbidden"), Status: http.StatusForbidden, Code: string(invoice.RefusedWrongActor), Detail: detail})
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, key)))

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -542,6 +543,12 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"CreditNoteView", CreditNoteView{}, true},
 		{"DisputeView", DisputeView{}, true},
 		{"Tolerance", invoice.Tolerance{}, true},
+		{"SettingsView", SettingsView{}, true},
+		{"SettingsChange", store.SettingsChange{}, true},
+		{"SettingsPatch", SettingsPatch{}, false},
+		{"ConnectionRequest", ConnectionRequest{}, false},
+		{"Connection", invoice.Connection{}, true},
+		{"ConnectionList", ConnectionList{}, true},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
 			names, always := jsonFields(reflect.TypeOf(c.typ))

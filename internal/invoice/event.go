@@ -66,8 +66,15 @@ func EventTypes() []string {
 	for _, k := range []EventKind{EventCreditNote, EventTransition, EventRefused, EventRejected} {
 		types = append(types, Event{Kind: k, WorkflowID: CreditNoteWorkflowPrefix}.Type())
 	}
+	for _, a := range append(ConnectionActions(), "set") {
+		types = append(types, ConnectionEventType(string(a)))
+	}
 	return types
 }
+
+// ConnectionEventType is the webhook event type of a connection change: "connection." and the
+// handshake action ("set" when the operator set the status).
+func ConnectionEventType(action string) string { return "connection." + action }
 
 // PDFSource says where an invoice's PDF came from.
 type PDFSource string

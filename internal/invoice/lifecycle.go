@@ -71,6 +71,9 @@ const (
 	RoleProcurement Role = "procurement" // buyer: approves invoices
 	RoleAccounting  Role = "accounting"  // buyer: approves payments and pays
 	RoleVendor      Role = "vendor"      // vendor's backend or staff
+	// RoleAdmin is an API key's role, not an actor's: it manages its own company's settings and
+	// connections, and acts on no invoice.
+	RoleAdmin Role = "admin"
 )
 
 // Party is the side of the K2K connection an actor belongs to.

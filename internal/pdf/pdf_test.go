@@ -113,6 +113,22 @@ func TestRenderIsDeterministic(t *testing.T) {
 	}
 }
 
+func TestConcurrentRendersAreIdentical(t *testing.T) {
+	base := render(t, europeanOrder(), 1, renderedAt)
+	results := make(chan []byte, 8)
+	for range cap(results) {
+		go func() {
+			data, _ := Render(europeanOrder(), 1, renderedAt)
+			results <- data
+		}()
+	}
+	for range cap(results) {
+		if got := <-results; !bytes.Equal(got, base) {
+			t.Fatal("a render running beside others differs from a render alone")
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	valid, err := Render(smallOrder(), 1, renderedAt)
 	if err != nil {

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,16 +32,17 @@ type ConnectionStatus string
 
 // The connection statuses; only an active connection carries invoices.
 const (
-	ConnectionPending    ConnectionStatus = "pending"
-	ConnectionActive     ConnectionStatus = "active"
-	ConnectionSuspended  ConnectionStatus = "suspended"
-	ConnectionTerminated ConnectionStatus = "terminated"
+	ConnectionPending    ConnectionStatus = invoice.ConnectionPending
+	ConnectionActive     ConnectionStatus = invoice.ConnectionActive
+	ConnectionSuspended  ConnectionStatus = invoice.ConnectionSuspended
+	ConnectionRejected   ConnectionStatus = invoice.ConnectionRejected
+	ConnectionTerminated ConnectionStatus = invoice.ConnectionTerminated
 )
 
-// CompanyUpsert creates a company or updates its name and all its settings.
+// CompanyUpsert creates a company or updates its name and all its settings, as the operator.
 func (s *Store) CompanyUpsert(ctx context.Context, c Company) error {
 	_, err := s.CompanySet(ctx, c.ID, c.Name, CompanySettings{AutoInvoiceSync: &c.AutoInvoiceSync,
-		AcceptK2KInvoices: &c.AcceptK2KInvoices, SeparateDuties: &c.SeparateDuties})
+		AcceptK2KInvoices: &c.AcceptK2KInvoices, SeparateDuties: &c.SeparateDuties}, Operator)
 	return err
 }
 
@@ -50,23 +54,96 @@ type CompanySettings struct {
 	SeparateDuties    *bool
 }
 
+// Changer is who changes a setting or a connection, for the audit: the user a request named and
+// the API key it came with.
+type Changer struct {
+	UserID   string
+	APIKeyID string
+}
+
+// Operator is the changer of what the ops CLI changes.
+var Operator = Changer{UserID: "operator (starter)"}
+
 // CompanySet creates a company or renames it, changes the settings given and keeps the others,
-// and returns the company as stored.
-func (s *Store) CompanySet(ctx context.Context, id, name string, set CompanySettings) (Company, error) {
-	c := Company{ID: id, Name: name}
-	// The coalesce defaults of a new company repeat the columns' defaults (migrations 00001, 00005).
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO companies (id, name, auto_invoice_sync, accept_k2k_invoices, separate_duties)
-		VALUES ($1, $2, coalesce($3, false), coalesce($4, false), coalesce($5, true))
-		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
-			auto_invoice_sync = coalesce($3, companies.auto_invoice_sync),
-			accept_k2k_invoices = coalesce($4, companies.accept_k2k_invoices),
-			separate_duties = coalesce($5, companies.separate_duties),
-			updated_at = now()
-		RETURNING auto_invoice_sync, accept_k2k_invoices, separate_duties`,
-		id, name, set.AutoInvoiceSync, set.AcceptK2KInvoices, set.SeparateDuties).
-		Scan(&c.AutoInvoiceSync, &c.AcceptK2KInvoices, &c.SeparateDuties)
-	return c, mapError(err, "company upsert "+id)
+// and returns the company as stored. Each setting it changes on an existing company is audited
+// (settings_changes) with by.
+func (s *Store) CompanySet(ctx context.Context, id, name string, set CompanySettings, by Changer) (Company, error) {
+	return s.companyChange(ctx, id, &name, set, by)
+}
+
+// CompanySettingsChange changes the settings given of an existing company (ErrNotFound
+// otherwise), keeps the others, audits each change with by, and returns the company.
+func (s *Store) CompanySettingsChange(ctx context.Context, id string, set CompanySettings, by Changer) (Company, error) {
+	return s.companyChange(ctx, id, nil, set, by)
+}
+
+func (s *Store) companyChange(ctx context.Context, id string, name *string, set CompanySettings, by Changer) (Company, error) {
+	c := Company{ID: id}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var old Company
+		err := tx.QueryRow(ctx, `SELECT auto_invoice_sync, accept_k2k_invoices, separate_duties FROM companies WHERE id = $1 FOR UPDATE`, id).
+			Scan(&old.AutoInvoiceSync, &old.AcceptK2KInvoices, &old.SeparateDuties)
+		existed := err == nil
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) && name == nil:
+			return fmt.Errorf("company %s: %w", id, ErrNotFound)
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		// The coalesce defaults of a new company repeat the columns' defaults (migrations 00001, 00005).
+		query := `INSERT INTO companies (id, name, auto_invoice_sync, accept_k2k_invoices, separate_duties)
+			VALUES ($1, $2, coalesce($3, false), coalesce($4, false), coalesce($5, true))
+			RETURNING name, auto_invoice_sync, accept_k2k_invoices, separate_duties`
+		if existed {
+			query = `UPDATE companies SET name = coalesce($2, name), auto_invoice_sync = coalesce($3, auto_invoice_sync),
+				accept_k2k_invoices = coalesce($4, accept_k2k_invoices), separate_duties = coalesce($5, separate_duties),
+				updated_at = now()
+			WHERE id = $1 RETURNING name, auto_invoice_sync, accept_k2k_invoices, separate_duties`
+		}
+		if err := tx.QueryRow(ctx, query, id, name, set.AutoInvoiceSync, set.AcceptK2KInvoices, set.SeparateDuties).
+			Scan(&c.Name, &c.AutoInvoiceSync, &c.AcceptK2KInvoices, &c.SeparateDuties); err != nil {
+			return err
+		}
+		if !existed {
+			return nil
+		}
+		for _, ch := range []struct {
+			setting  string
+			old, new bool
+		}{{"auto_invoice_sync", old.AutoInvoiceSync, c.AutoInvoiceSync}, {"accept_k2k_invoices", old.AcceptK2KInvoices, c.AcceptK2KInvoices},
+			{"separate_duties", old.SeparateDuties, c.SeparateDuties}} {
+			if ch.old == ch.new {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO settings_changes (company_id, setting, old_value, new_value, user_id, api_key_id)
+				VALUES ($1, $2, $3, $4, $5, $6)`, id, ch.setting, fmt.Sprint(ch.old), fmt.Sprint(ch.new), by.UserID, by.APIKeyID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return c, mapError(err, "company "+id)
+}
+
+// SettingsChange is one audited change of a company's setting.
+type SettingsChange struct {
+	Setting  string    `json:"setting"`
+	Old      string    `json:"old_value"`
+	New      string    `json:"new_value"`
+	UserID   string    `json:"user_id"`
+	APIKeyID string    `json:"api_key_id,omitempty"`
+	At       time.Time `json:"changed_at"`
+}
+
+// SettingsChanges lists a company's setting changes, newest first, at most limit.
+func (s *Store) SettingsChanges(ctx context.Context, companyID string, limit int) ([]SettingsChange, error) {
+	rows, err := s.pool.Query(ctx, `SELECT setting, old_value, new_value, user_id, api_key_id, changed_at FROM settings_changes
+		WHERE company_id = $1 ORDER BY id DESC LIMIT $2`, companyID, limit)
+	if err != nil {
+		return nil, mapError(err, "settings changes")
+	}
+	changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[SettingsChange])
+	return changes, mapError(err, "settings changes")
 }
 
 // CompanyGet reads one company.
@@ -95,15 +172,6 @@ func (s *Store) CompaniesMissing(ctx context.Context, ids ...string) ([]string, 
 		}
 	}
 	return missing, nil
-}
-
-// ConnectionUpsert creates the K2K connection from vendor to buyer or changes its status.
-func (s *Store) ConnectionUpsert(ctx context.Context, vendorID, buyerID string, status ConnectionStatus) error {
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO k2k_connections (vendor_id, buyer_id, status) VALUES ($1, $2, $3)
-		ON CONFLICT (vendor_id, buyer_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()`,
-		vendorID, buyerID, string(status))
-	return mapError(err, "connection upsert "+vendorID+" -> "+buyerID)
 }
 
 // ConnectionFacts reads what eligibility depends on, in one round trip.

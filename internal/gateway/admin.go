@@ -1,0 +1,157 @@
+package gateway
+
+// Self-service for a company's admin key: its own settings (each flag on its own, every change
+// audited) and its K2K connections (request, accept, reject, suspend, reactivate).
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
+)
+
+// SettingsView is a company's K2K settings and their latest changes.
+type SettingsView struct {
+	CompanyID         string                 `json:"company_id"`
+	Name              string                 `json:"name"`
+	AutoInvoiceSync   bool                   `json:"auto_invoice_sync"`
+	AcceptK2KInvoices bool                   `json:"accept_k2k_invoices"`
+	SeparateDuties    bool                   `json:"separate_duties"`
+	Changes           []store.SettingsChange `json:"changes"`
+}
+
+// SettingsPatch changes the settings it names and keeps the others.
+type SettingsPatch struct {
+	AutoInvoiceSync   *bool `json:"auto_invoice_sync,omitempty"`
+	AcceptK2KInvoices *bool `json:"accept_k2k_invoices,omitempty"`
+	SeparateDuties    *bool `json:"separate_duties,omitempty"`
+}
+
+// ConnectionRequest is the body of POST /v1/admin/connections: the pair, one of them the key's company.
+type ConnectionRequest struct {
+	VendorID string `json:"vendor_id"`
+	BuyerID  string `json:"buyer_id"`
+}
+
+// ConnectionList is a company's connections.
+type ConnectionList struct {
+	Connections []invoice.Connection `json:"connections"`
+}
+
+// changer is who a request changes things as: the K2K-User it names (else the key's label) and its key.
+func changer(r *http.Request) store.Changer {
+	key := principal(r)
+	user := r.Header.Get("K2K-User")
+	if user == "" || checkHeaderValue(user) != "" {
+		user = "api-key:" + key.Label
+	}
+	return store.Changer{UserID: user, APIKeyID: key.ID}
+}
+
+func (s *Server) settingsView(w http.ResponseWriter, r *http.Request, c store.Company) {
+	changes, err := s.Store.SettingsChanges(r.Context(), c.ID, 20)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	if changes == nil {
+		changes = []store.SettingsChange{}
+	}
+	writeJSON(w, http.StatusOK, SettingsView{CompanyID: c.ID, Name: c.Name, AutoInvoiceSync: c.AutoInvoiceSync,
+		AcceptK2KInvoices: c.AcceptK2KInvoices, SeparateDuties: c.SeparateDuties, Changes: changes})
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Store.CompanyGet(r.Context(), principal(r).CompanyID)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	s.settingsView(w, r, c)
+}
+
+// patchSettings changes the settings the body names, each on its own, audited with who and when.
+func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request) {
+	var p SettingsPatch
+	if !s.decodeJSON(w, r, &p) {
+		return
+	}
+	if p == (SettingsPatch{}) {
+		invalid(w, invoice.FieldError{Field: "body", Rule: "must name at least one of auto_invoice_sync, accept_k2k_invoices, separate_duties"})
+		return
+	}
+	c, err := s.Store.CompanySettingsChange(r.Context(), principal(r).CompanyID, store.CompanySettings{AutoInvoiceSync: p.AutoInvoiceSync,
+		AcceptK2KInvoices: p.AcceptK2KInvoices, SeparateDuties: p.SeparateDuties}, changer(r))
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	s.settingsView(w, r, c)
+}
+
+func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.Store.Connections(r.Context(), principal(r).CompanyID)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	if cs == nil {
+		cs = []invoice.Connection{}
+	}
+	writeJSON(w, http.StatusOK, ConnectionList{Connections: cs})
+}
+
+// requestConnection asks the other company of the pair to connect: 201 pending.
+func (s *Server) requestConnection(w http.ResponseWriter, r *http.Request) {
+	var req ConnectionRequest
+	if !s.decodeJSON(w, r, &req) {
+		return
+	}
+	var fields []invoice.FieldError
+	for _, f := range []struct{ name, id string }{{"vendor_id", req.VendorID}, {"buyer_id", req.BuyerID}} {
+		if err := invoice.CheckCompanyID(f.name, f.id); err != nil {
+			var v *invoice.ValidationError
+			if errors.As(err, &v) {
+				fields = append(fields, v.Fields...)
+			}
+		}
+	}
+	if req.VendorID != "" && req.VendorID == req.BuyerID {
+		fields = append(fields, invoice.FieldError{Field: "buyer_id", Rule: "must differ from vendor_id"})
+	}
+	if fields != nil {
+		invalid(w, fields...)
+		return
+	}
+	s.connectionAct(w, r, req.VendorID, req.BuyerID, invoice.ConnectionRequest, http.StatusCreated)
+}
+
+// actOnConnection takes a handshake step on the path's pair: 200 with the connection after it.
+func (s *Server) actOnConnection(w http.ResponseWriter, r *http.Request) {
+	action := invoice.ConnectionAction(r.PathValue("action"))
+	if action == invoice.ConnectionRequest {
+		notFound(w) // a request is POST /v1/admin/connections
+		return
+	}
+	s.connectionAct(w, r, r.PathValue("vendor"), r.PathValue("buyer"), action, http.StatusOK)
+}
+
+func (s *Server) connectionAct(w http.ResponseWriter, r *http.Request, vendorID, buyerID string, action invoice.ConnectionAction, status int) {
+	key := principal(r)
+	missing, err := s.Store.CompaniesMissing(r.Context(), vendorID, buyerID)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	if len(missing) > 0 && (key.CompanyID == vendorID || key.CompanyID == buyerID) {
+		invalid(w, invoice.FieldError{Field: "company", Rule: missing[0] + " is not a known company"})
+		return
+	}
+	c, err := s.Store.ConnectionAct(r.Context(), vendorID, buyerID, action, key.CompanyID, changer(r))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, status, c)
+}

@@ -1,0 +1,126 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/k2kinvoice/autoinvoice/internal/gateway"
+	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+)
+
+// patch is a PATCH of a JSON body with a key.
+func patch(t *testing.T, path, token, body string, header map[string]string) answer {
+	t.Helper()
+	return call{method: http.MethodPatch, path: path, token: token, idem: newIdem(), ctype: "application/json", body: []byte(body), header: header}.send(t)
+}
+
+// TestAdminSettings: an admin key reads its company's settings and changes one flag at a time,
+// the others kept, each change audited with who; other keys may not, and admin keys act on no invoice.
+func TestAdminSettings(t *testing.T) {
+	p := newParty(t)
+	admin := apiKey(t, p.Order.BuyerID, invoice.RoleAdmin)
+	before := decode[gateway.SettingsView](t, get(t, "/v1/admin/settings", admin), http.StatusOK)
+	if before.CompanyID != p.Order.BuyerID || !before.AcceptK2KInvoices || len(before.Changes) != 0 {
+		t.Fatalf("settings = %+v, want the buyer's with accept_k2k_invoices on and no changes", before)
+	}
+	flipped := !before.SeparateDuties
+	after := decode[gateway.SettingsView](t, patch(t, "/v1/admin/settings", admin, fmt.Sprintf(`{"separate_duties": %t}`, flipped),
+		map[string]string{"K2K-User": "erin"}), http.StatusOK)
+	if after.SeparateDuties != flipped || !after.AcceptK2KInvoices || after.AutoInvoiceSync != before.AutoInvoiceSync {
+		t.Errorf("after changing separate_duties: %+v, want only that changed", after)
+	}
+	if len(after.Changes) != 1 || after.Changes[0].Setting != "separate_duties" || after.Changes[0].Old != fmt.Sprint(before.SeparateDuties) ||
+		after.Changes[0].New != fmt.Sprint(flipped) || after.Changes[0].UserID != "erin" || after.Changes[0].APIKeyID == "" {
+		t.Errorf("changes = %+v, want separate_duties %t → %t by erin with the key", after.Changes, before.SeparateDuties, flipped)
+	}
+	// The same value again changes nothing and adds no audit row.
+	same := decode[gateway.SettingsView](t, patch(t, "/v1/admin/settings", admin, fmt.Sprintf(`{"separate_duties": %t}`, flipped), nil), http.StatusOK)
+	if len(same.Changes) != 1 {
+		t.Errorf("setting the same value again: %d changes, want still 1", len(same.Changes))
+	}
+	problem(t, patch(t, "/v1/admin/settings", admin, `{}`, nil),
+		want{status: http.StatusUnprocessableEntity, slug: "validation", title: "The request is not valid", fields: [][2]string{{"body", "at least one"}}})
+	problem(t, patch(t, "/v1/admin/settings", admin, `{"auto_invoice_sync": "yes"}`, nil),
+		want{status: http.StatusUnprocessableEntity, slug: "validation", title: "The request is not valid",
+			fields: [][2]string{{"auto_invoice_sync", "must be a bool"}}})
+	problem(t, get(t, "/v1/admin/settings", p.Procurement),
+		want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor", detail: "only an admin key"})
+	problem(t, get(t, "/v1/invoices", admin), want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor", detail: "act on no invoice"})
+}
+
+// TestConnectionHandshake: the vendor's admin requests a connection, may not accept it itself,
+// the buyer's admin accepts it; an order confirmed then is invoiced; suspended by the buyer, a new
+// confirmation is not eligible while an open invoice goes on; reactivated, orders are invoiced
+// again. Every change is audited and queued for both companies' webhook endpoints.
+func TestConnectionHandshake(t *testing.T) {
+	ctx := context.Background()
+	p := partyOf(t, true, true, "")
+	v, b := p.Order.VendorID, p.Order.BuyerID
+	vendorAdmin, buyerAdmin := apiKey(t, v, invoice.RoleAdmin), apiKey(t, b, invoice.RoleAdmin)
+	if _, _, err := deps.Store.WebhookEndpointAdd(ctx, b, "http://127.0.0.1:9/hook", nil); err != nil {
+		t.Fatal(err)
+	}
+	path := func(action string) string { return fmt.Sprintf("/v1/admin/connections/%s/%s/%s", v, b, action) }
+	c := decode[invoice.Connection](t, post(t, "/v1/admin/connections", vendorAdmin, map[string]string{"vendor_id": v, "buyer_id": b}), http.StatusCreated)
+	if c.Status != invoice.ConnectionPending || c.RequestedBy != v {
+		t.Fatalf("requested: %+v, want pending, requested by %s", c, v)
+	}
+	problem(t, post(t, path("accept"), vendorAdmin, map[string]any{}),
+		want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor", detail: "the other company must accept"})
+	problem(t, post(t, path("suspend"), buyerAdmin, map[string]any{}),
+		want{status: http.StatusConflict, slug: "refused", title: "The action was refused", code: "not_allowed_in_state", detail: "pending"})
+	stranger := apiKey(t, newParty(t).Order.BuyerID, invoice.RoleAdmin)
+	problem(t, post(t, path("accept"), stranger, map[string]any{}), want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor"})
+	if c = decode[invoice.Connection](t, post(t, path("accept"), buyerAdmin, map[string]any{}), http.StatusOK); c.Status != invoice.ConnectionActive {
+		t.Fatalf("accepted: %+v", c)
+	}
+	_, open := confirm(t, p, nil)
+
+	if c = decode[invoice.Connection](t, post(t, path("suspend"), buyerAdmin, map[string]any{}), http.StatusOK); c.Status != invoice.ConnectionSuspended {
+		t.Fatalf("suspended: %+v", c)
+	}
+	suspended := p.Order
+	suspended.PONumber, suspended.InvoiceNumber = suspended.PONumber+"-S", suspended.InvoiceNumber+"-S"
+	r := decode[gateway.OrderResponse](t, post(t, "/v1/orders", p.Vendor, map[string]any{"order": suspended}), http.StatusOK)
+	if r.Outcome != "not_eligible" || r.InvoiceID != 0 {
+		t.Errorf("confirmed during suspension: %+v, want not_eligible", r)
+	}
+	accepted(t, act(t, open.InvoiceID, "approve", p.Procurement, `{}`, nil), invoice.ActionApprove, invoice.StatusAA)
+
+	if c = decode[invoice.Connection](t, post(t, path("reactivate"), vendorAdmin, map[string]any{}), http.StatusOK); c.Status != invoice.ConnectionActive {
+		t.Fatalf("reactivated: %+v", c)
+	}
+	confirm(t, p, func(o *invoice.Order) { o.PONumber += "-R"; o.InvoiceNumber += "-R" })
+	list := decode[gateway.ConnectionList](t, get(t, "/v1/admin/connections", buyerAdmin), http.StatusOK)
+	if len(list.Connections) != 1 || list.Connections[0] != (invoice.Connection{VendorID: v, BuyerID: b, Status: invoice.ConnectionActive, RequestedBy: v}) {
+		t.Errorf("buyer's connections = %+v", list.Connections)
+	}
+	changes, err := deps.Store.ConnectionChanges(ctx, v, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ch := range changes {
+		got = append(got, fmt.Sprintf("%s %s→%s by %s", ch.Action, ch.From, ch.To, ch.CompanyID))
+	}
+	want := fmt.Sprintf("[request →pending by %[1]s accept pending→active by %[2]s suspend active→suspended by %[2]s reactivate suspended→active by %[1]s]", v, b)
+	if fmt.Sprint(got) != want {
+		t.Errorf("audited changes %v, want %s", got, want)
+	}
+	eps, _ := deps.Store.WebhookEndpoints(ctx, b)
+	msgs, err := deps.Store.WebhookMessages(ctx, eps[0].ID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, m := range msgs {
+		if m.OrderingKey == "k2k-connection/"+v+"/"+b {
+			types = append([]string{m.EventType}, types...)
+		}
+	}
+	if fmt.Sprint(types) != "[connection.request connection.accept connection.suspend connection.reactivate]" {
+		t.Errorf("connection events queued for the buyer's endpoint: %v", types)
+	}
+}
