@@ -79,7 +79,7 @@ func TestStorePDF(t *testing.T) {
 	}
 
 	notPDF := []byte("plain text, not a PDF")
-	tooLarge := append([]byte("%PDF-1.4\n"), make([]byte, 5000)...)
+	tooLarge := append([]byte("%PDF-1.4\n"), make([]byte, 70<<10)...)
 	tooLarge = append(tooLarge, []byte("\n%%EOF")...)
 	for name, body := range map[string][]byte{"not a PDF": notPDF, "too large": tooLarge} {
 		key := blob.StagingKey(blob.SHA256Hex(body))

@@ -59,7 +59,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	real = &activities.Activities{Store: st, Blobs: blobs, MaxPDFBytes: 4096}
+	real = &activities.Activities{Store: st, Blobs: blobs, MaxPDFBytes: 64 << 10}
 	return m.Run(), nil
 }
 

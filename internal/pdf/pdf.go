@@ -31,7 +31,10 @@ package pdf
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-pdf/fpdf"
 	"golang.org/x/image/font/gofont/gobold"
@@ -40,6 +43,18 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/einvoice"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 )
+
+// drawable is text as the PDF's fonts can carry it: a rune beyond the Basic Multilingual Plane
+// (an emoji, say, which the Go fonts do not have either, and which fpdf cannot map) becomes U+FFFD.
+// The text is kept as written everywhere else (the database, the e-invoice XML).
+func drawable(text string) string {
+	return strings.Map(func(r rune) rune {
+		if r > 0xFFFF {
+			return unicode.ReplacementChar
+		}
+		return r
+	}, text)
+}
 
 // font is the family the Go fonts are registered under, in regular ("") and bold ("B").
 const font = "Go"
@@ -112,6 +127,14 @@ func (s sheet) newDocument(at time.Time) *fpdf.Fpdf {
 
 // draw renders s as a PDF dated at.
 func (s sheet) draw(at time.Time) ([]byte, error) {
+	s.title, s.author = drawable(s.title), drawable(s.author)
+	for i := range s.facts {
+		s.facts[i] = drawable(s.facts[i])
+	}
+	s.lines = slices.Clone(s.lines)
+	for i := range s.lines {
+		s.lines[i].Description = drawable(s.lines[i].Description)
+	}
 	doc := s.newDocument(at)
 	doc.AddPage()
 

@@ -173,3 +173,18 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderTextBeyondTheFonts: a rune beyond the Basic Multilingual Plane (an emoji) in a
+// number or a line renders as U+FFFD instead of failing, and the rest prints as written.
+func TestRenderTextBeyondTheFonts(t *testing.T) {
+	o := smallOrder()
+	o.PONumber = strings.Repeat("ä", 64)
+	o.InvoiceNumber = "Rechnung " + strings.Repeat("ß", 30) + " 😀"
+	o.Lines[0].Description = "Stifte 🖊 rot"
+	text := poppler(t, "pdftotext", writePDF(t, render(t, o, 1, time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC))), "-")
+	for _, want := range []string{"Rechnung " + strings.Repeat("ß", 30) + " \uFFFD", "Stifte \uFFFD rot", strings.Repeat("ä", 64)} {
+		if !strings.Contains(text, want) {
+			t.Errorf("extracted text lacks %q:\n%s", want, text)
+		}
+	}
+}
