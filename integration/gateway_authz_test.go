@@ -15,6 +15,7 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/blob"
 	"github.com/k2kinvoice/autoinvoice/internal/gateway"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
 	"github.com/k2kinvoice/autoinvoice/workflows"
 )
 
@@ -82,6 +83,14 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 	o2 := p.o
 	o2.PONumber, o2.InvoiceNumber = o2.PONumber+"-2", o2.InvoiceNumber+"-2"
 	inv2 := gwConfirm(t, p.vendor, o2, "")
+	// A third, confirmed once the buyer exports to its accounting system (which takes everything).
+	acc := newAccountingSystem(t)
+	if err := deps.Store.AccountingExportSet(ctx, p.o.BuyerID, acc.srv.URL, acc.secret, true, store.Operator); err != nil {
+		t.Fatal(err)
+	}
+	o3 := p.o
+	o3.PONumber, o3.InvoiceNumber = o3.PONumber+"-3", o3.InvoiceNumber+"-3"
+	inv3 := gwConfirm(t, p.vendor, o3, "")
 	B, V := p.o.BuyerID, p.o.VendorID
 	keys := map[string]string{} // company/role → token
 	key := func(company string, role invoice.Role) string {
@@ -100,7 +109,7 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 	revised := revisedOrder(p.o)
 	steps := []struct {
 		action string
-		second bool // on the second order
+		order  int // 0: the first order, 1: the second, 2: the third
 		body   any
 		right  who
 		// wrong roles of the right company; other side of the connection (any role)
@@ -137,14 +146,23 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 			right:      who{B, invoice.RoleAccounting},
 			wrongRoles: []who{{B, invoice.RoleProcurement}, {B, invoice.RoleVendor}},
 			otherSide:  []who{{V, invoice.RoleVendor}, {V, invoice.RoleAccounting}}, want: invoice.StatusP},
-		{action: workflows.SignalDispute, second: true, body: map[string]any{"reason": "not ordered"},
+		{action: workflows.SignalDispute, order: 1, body: map[string]any{"reason": "not ordered"},
 			right:      who{B, invoice.RoleProcurement},
 			wrongRoles: []who{{B, invoice.RoleVendor}},
 			otherSide:  []who{{V, invoice.RoleVendor}, {V, invoice.RoleProcurement}}, want: invoice.StatusD},
-		{action: workflows.SignalVoid, second: true, body: map[string]any{"reason": "sent in error"},
+		{action: workflows.SignalVoid, order: 1, body: map[string]any{"reason": "sent in error"},
 			right:      who{V, invoice.RoleVendor},
 			wrongRoles: []who{{V, invoice.RoleProcurement}, {V, invoice.RoleAccounting}},
 			otherSide:  []who{{B, invoice.RoleProcurement}, {B, invoice.RoleAccounting}, {B, invoice.RoleVendor}}, want: invoice.StatusV},
+		{action: workflows.SignalApprove, order: 2, right: who{B, invoice.RoleProcurement}, want: invoice.StatusAA},
+		{action: workflows.SignalApprovePayment, order: 2, right: who{B, invoice.RoleAccounting}, want: invoice.StatusA},
+		// Sent on approval; taken back once the accounting system has answered (the action waits for it).
+		{action: workflows.SignalReturnToApproved, order: 2, right: who{B, invoice.RoleAccounting},
+			wrongRoles: []who{{B, invoice.RoleProcurement}, {B, invoice.RoleVendor}},
+			otherSide:  []who{{V, invoice.RoleVendor}, {V, invoice.RoleAccounting}}, want: invoice.StatusA},
+		{action: workflows.SignalSendToAccounting, order: 2, right: who{B, invoice.RoleAccounting},
+			wrongRoles: []who{{B, invoice.RoleProcurement}, {B, invoice.RoleVendor}},
+			otherSide:  []who{{V, invoice.RoleVendor}, {V, invoice.RoleProcurement}}, want: invoice.StatusES},
 	}
 	checked := map[string]bool{}
 	acceptedOn := map[string]int{} // accepted actions by workflow ID
@@ -153,10 +171,7 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 		if body == nil {
 			body = map[string]any{}
 		}
-		on := inv
-		if s.second {
-			on = inv2
-		}
+		on := []gateway.OrderResponse{inv, inv2, inv3}[s.order]
 		path := fmt.Sprintf("/v1/invoices/%d/actions/%s", on.InvoiceID, s.action)
 		req := gwReq{method: http.MethodPost, path: path, contentType: "application/json", body: mustJSON(t, body)}
 		send := func(tok string) gwResp {
@@ -182,9 +197,12 @@ func TestGatewayAuthorizationMatrix(t *testing.T) {
 				}
 			}
 			unauthenticated(t, req, badCredentials(key(s.right.company, s.right.role), revokedToken(t, s.right.company, s.right.role)))
-			if st, err := client.State(ctx, on.WorkflowID); err != nil || len(st.Transitions) != acceptedOn[on.WorkflowID] {
-				t.Fatalf("after the refused %s calls: %d transitions (%v), want %d: a refused call changed the invoice",
-					s.action, len(st.Transitions), err, acceptedOn[on.WorkflowID])
+			// The workflow's own transitions (the export's) are not the callers'.
+			st, err := client.State(ctx, on.WorkflowID)
+			byCallers := slices.DeleteFunc(slices.Clone(st.Transitions), func(tr workflows.Transition) bool { return tr.Actor.UserID == "k2k-export" })
+			if err != nil || len(byCallers) != acceptedOn[on.WorkflowID] {
+				t.Fatalf("after the refused %s calls: %d transitions by callers (%v), want %d: a refused call changed the invoice",
+					s.action, len(byCallers), err, acceptedOn[on.WorkflowID])
 			}
 		}
 		a := decodeAs[gateway.ActionResponse](t, send(key(s.right.company, s.right.role)), http.StatusOK)

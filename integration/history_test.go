@@ -198,6 +198,26 @@ func TestHistoriesReplay(t *testing.T) {
 		replayRun(t, dir, "credit_note_applied.json", id, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
 	})
 
+	t.Run("exported, refused, sent again, paid", func(t *testing.T) {
+		t.Parallel()
+		acc := newAccountingSystem(t)
+		o := eligible(t)
+		o.PONumber += "-refuse" // the accounting system refuses its first delivery
+		if err := deps.Store.AccountingExportSet(within(t, 10*time.Second), o.BuyerID, acc.srv.URL, acc.secret, true, store.Operator); err != nil {
+			t.Fatal(err)
+		}
+		id := confirmAndSettle(t, o, nil).WorkflowID
+		accounting := buyer(o, "bob", invoice.RoleAccounting)
+		doUpdate(t, id, invoice.ActionRequest{Action: invoice.ActionApprove, Actor: buyer(o, "alice", invoice.RoleProcurement), IdempotencyKey: "approve"}, invoice.StatusAA)
+		actAccepted(t, id, invoice.ActionRequest{Action: invoice.ActionApprovePayment, Actor: accounting, IdempotencyKey: "approve-payment"}, invoice.StatusA)
+		awaitStatus(t, id, invoice.StatusF)
+		doUpdate(t, id, invoice.ActionRequest{Action: invoice.ActionSendToAccounting, Actor: accounting, IdempotencyKey: "again"}, invoice.StatusES)
+		awaitStatus(t, id, invoice.StatusS)
+		actAccepted(t, id, invoice.ActionRequest{Action: invoice.ActionMarkPaid, Actor: accounting, IdempotencyKey: "pay",
+			PaymentDate: "2026-12-04", PaymentReference: "SEPA-46"}, invoice.StatusP)
+		replayRun(t, dir, "exported.json", id, awaitOutcome(t, id, workflows.OutcomePaid))
+	})
+
 	t.Run("continue as new", func(t *testing.T) {
 		t.Parallel()
 		o := eligible(t)

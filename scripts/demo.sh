@@ -60,7 +60,7 @@ call() {
 	shift 4
 	local verb=() args=()
 	if [[ $method != GET ]]; then verb=(-X "$method"); fi
-	if [[ $method == POST ]]; then args+=(-H "Idempotency-Key: $(new_key)"); fi
+	if [[ $method != GET ]]; then args+=(-H "Idempotency-Key: $(new_key)"); fi
 	args+=("$@")
 	local line="curl -s${verb:+ ${verb[*]}} -H \"Authorization: Bearer \$$keyvar\"" a
 	for a in "${args[@]}"; do line+=" $(shell_quote "$a")"; done
@@ -102,16 +102,50 @@ new_api_key() {
 VENDOR_KEY=$(new_api_key "$vendor" vendor)
 PROCUREMENT_KEY=$(new_api_key "$buyer" procurement)
 ACCOUNTING_KEY=$(new_api_key "$buyer" accounting)
-# Revoke them when the demo ends, whatever happens: they were printed nowhere but are live.
-revoke_keys() {
+ADMIN_KEY=$(new_api_key "$buyer" admin)
+receivers=()
+hooks_endpoint=
+# When the demo ends, whatever happens: revoke the keys (they were printed nowhere but are live),
+# turn the demo's webhook endpoint off and stop the receivers.
+clean_up() {
 	local k
-	for k in "$VENDOR_KEY" "$PROCUREMENT_KEY" "$ACCOUNTING_KEY"; do
+	for k in "$VENDOR_KEY" "$PROCUREMENT_KEY" "$ACCOUNTING_KEY" "$ADMIN_KEY"; do
 		k=${k#k2k_}
 		"$starter" apikey revoke "${k%%_*}" >/dev/null || true
 	done
+	[[ -z $hooks_endpoint ]] || "$starter" webhook disable --id "$hooks_endpoint" >/dev/null || true
+	((${#receivers[@]} == 0)) || kill "${receivers[@]}" 2>/dev/null || true
 }
-trap revoke_keys EXIT
-echo "keys kept in \$VENDOR_KEY, \$PROCUREMENT_KEY, \$ACCOUNTING_KEY (revoked when the demo ends)"
+trap clean_up EXIT
+echo "keys kept in \$VENDOR_KEY, \$PROCUREMENT_KEY, \$ACCOUNTING_KEY, \$ADMIN_KEY (revoked when the demo ends)"
+
+# start_receiver NAME [ARGS...]: runs `starter receive` in the background, verifying deliveries
+# with the secret in $work/NAME.secret and printing them to $work/NAME.log; prints its URL.
+start_receiver() {
+	local name=$1
+	shift
+	rm -f "$work/$name.url"
+	"$starter" receive --address-file "$work/$name.url" --secret-file "$work/$name.secret" "$@" >"$work/$name.log" 2>&1 &
+	receivers+=($!)
+	for _ in $(seq 1 50); do [[ -s $work/$name.url ]] && break; sleep 0.1; done
+	[[ -s $work/$name.url ]] || die "the $name receiver did not start: $(cat "$work/$name.log")"
+	cat "$work/$name.url"
+}
+
+step "The buyer's webhook endpoint: a receiver that verifies each message's signature (starter receive)"
+: >"$work/hooks.secret"
+hooks_url=$(start_receiver hooks)
+"$starter" webhook add --company "$buyer" --url "$hooks_url" | tee "$work/hooks.add" | sed 's/whsec_.*/whsec_… (kept in .dev\/demo\/hooks.secret)/'
+hooks_endpoint=$(sed -n 's/^endpoint *\([0-9]*\) .*/\1/p' "$work/hooks.add")
+sed -n 's/^secret *\(whsec_[^ ]*\).*/\1/p' "$work/hooks.add" >"$work/hooks.secret"
+[[ -s $work/hooks.secret && -n $hooks_endpoint ]] || die "starter webhook add printed no endpoint and secret"
+
+step "The buyer's admin connects its accounting system (PUT /v1/admin/accounting-export); it refuses its first delivery"
+printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64)" >"$work/accounting.secret"
+accounting_url=$(start_receiver accounting --refuse-first 1)
+call ADMIN_KEY 200 PUT /v1/admin/accounting-export "${json[@]}" -H 'K2K-User: erin' \
+	-d "{\"url\": \"$accounting_url\", \"secret\": \"$(cat "$work/accounting.secret")\"}"
+expect_in_answer '"secret_set":true'
 
 step "The vendor confirms order $po (POST /v1/orders; the PDF is rendered from the lines)"
 order=$work/order.json
@@ -202,11 +236,28 @@ step "Alice, who approved it for procurement, tries to approve its payment too: 
 call ACCOUNTING_KEY 409 POST "$inv/actions/approve-payment" "${json[@]}" -H 'K2K-User: alice' -d '{}'
 expect_in_answer '"code":"same_user"'
 
-step "Accounting approves payment (AA → A)"
+step "Accounting approves payment (AA → A); the invoice goes to the accounting system (ES), which refuses it (F)"
 call ACCOUNTING_KEY 200 POST "$inv/actions/approve-payment" "${json[@]}" -H 'K2K-User: bob' -d '{}'
 expect_in_answer '"status":"A"'
 
-step "Accounting marks it paid (A → P)"
+# await_status STATUS: polls the invoice until it is in STATUS (the export runs on its own).
+await_status() {
+	local code
+	for _ in $(seq 1 100); do
+		code=$(curl -s -o "$work/poll.json" -w '%{http_code}' -H "Authorization: Bearer $ACCOUNTING_KEY" "$gw$inv")
+		[[ $code == 200 ]] && grep -q "\"status\":\"$1\"" "$work/poll.json" && { echo "invoice $id is in $1"; return; }
+		sleep 0.2
+	done
+	die "invoice $id did not reach $1"
+}
+await_status F
+
+step "Accounting sends it again (F → ES); this time the accounting system takes it (S)"
+call ACCOUNTING_KEY 200 POST "$inv/actions/send-to-accounting" "${json[@]}" -H 'K2K-User: bob' -d '{}'
+expect_in_answer '"status":"ES"'
+await_status S
+
+step "Accounting marks it paid (S → P)"
 call ACCOUNTING_KEY 200 POST "$inv/actions/mark-paid" "${json[@]}" -H 'K2K-User: bob' \
 	-d "{\"payment_date\": \"$today\", \"payment_reference\": \"SEPA-$po\"}"
 expect_in_answer '"status":"P"'
@@ -254,6 +305,15 @@ pdf_url=$(json_field url | sed 's/\\u0026/\&/g')  # JSON escapes & as \u0026
 curl -sf -o "$work/invoice-r2.pdf" "$pdf_url" || die "the download link does not work"
 head -c 5 "$work/invoice-r2.pdf" | grep -q '%PDF-' || die "the download is not a PDF"
 echo "downloaded ${work#"$root"/}/invoice-r2.pdf ($(wc -c <"$work/invoice-r2.pdf") bytes)"
+
+step "What the accounting system received (starter receive verified every signature)"
+cat "$work/accounting.log"
+grep -q '^verified .* with [0-9]* bytes of EN 16931 XML' "$work/accounting.log" || die "the accounting system verified no delivery"
+
+step "What the buyer's webhook endpoint received, in order, every signature verified"
+for _ in $(seq 1 50); do grep -q 'credit_note.transition apply_credit_note' "$work/hooks.log" && break; sleep 0.2; done
+cat "$work/hooks.log"
+grep -q '^verified .* invoice.transition mark_paid S→P' "$work/hooks.log" || die "the webhook endpoint did not get the payment"
 
 step "Done. The invoice in the Temporal UI:"
 echo "$K2K_TEMPORAL_UI_URL/namespaces/$TEMPORAL_NAMESPACE/workflows/$(printf %s "$workflow_id" | sed 's|/|%2F|g')"

@@ -53,6 +53,7 @@ type cli struct {
 	Connection            connectionCmd   `cmd:"" help:"Manage K2K connections."`
 	Tolerance             toleranceCmd    `cmd:"" help:"Set how far an invoice total may differ from its PO total before approval needs an override."`
 	Webhook               webhookCmd      `cmd:"" help:"Manage companies' webhook endpoints and their deliveries."`
+	Receive               receiveCmd      `cmd:"" help:"Receive signed deliveries (webhooks, the accounting export), verify and print them."`
 
 	UIURL string `name:"ui-url" env:"K2K_TEMPORAL_UI_URL" default:"http://localhost:8233" help:"Base URL of the Temporal UI, for links."`
 }

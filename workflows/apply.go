@@ -21,7 +21,7 @@ import (
 // facts is what the lifecycle rules need to know about the invoice now.
 func (w *invoiceWorkflow) facts() invoice.Facts {
 	f := invoice.Facts{Status: w.Status, VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, UpdatePending: w.UpdatePending,
-		SeparateDuties: w.SeparateDuties, ApprovedBy: w.ApprovedBy,
+		SeparateDuties: w.SeparateDuties, ApprovedBy: w.ApprovedBy, Exports: w.Exports,
 		Discrepancy: w.Discrepancy, POTotal: w.Order.POTotalMinor, Currency: w.Order.Currency}
 	if w.Tolerance != nil {
 		f.Tolerance = *w.Tolerance
@@ -86,7 +86,10 @@ func (w *invoiceWorkflow) act(ctx workflow.Context, item QueuedAction) error {
 		return err
 	}
 	w.UpdatePending = pending
-	return w.accept(ctx, req, e)
+	if err := w.accept(ctx, req, e); err != nil {
+		return err
+	}
+	return w.exportIfDue(ctx, req.Action)
 }
 
 // revise stores a vendor update as a new revision: its PDF next to the earlier ones, the revised

@@ -109,7 +109,10 @@ type harness struct {
 	recordAttempts []invoice.Event          // every RecordEvent attempt, failed ones included
 	reviseCalls    []activities.ReviseInput // every ReviseInvoice attempt, failed ones included
 	notifyCalls    []activities.Notification
-	events         []invoice.Event // audit rows written: the created and revised events and successful RecordEvents
+	exportCalls    []activities.ExportInput
+	// exportErr, when set, makes the n-th ExportInvoice call fail with the error it returns.
+	exportErr func(n int) error
+	events    []invoice.Event // audit rows written: the created and revised events and successful RecordEvents
 }
 
 // workerOptions are the options of the harness's worker: with the ArrivalOrder interceptor, as
@@ -208,6 +211,18 @@ func newHarness(t *testing.T) *harness {
 			}
 			h.events = append(h.events, in.Event)
 			return nil
+		})
+	env.OnActivity(testActs.ExportInvoice, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ExportInput) (activities.ExportResult, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.exportCalls = append(h.exportCalls, in)
+			if h.exportErr != nil {
+				if err := h.exportErr(len(h.exportCalls)); err != nil {
+					return activities.ExportResult{}, err
+				}
+			}
+			return activities.ExportResult{Reference: fmt.Sprintf("ACC-%d", len(h.exportCalls))}, nil
 		})
 	env.OnActivity(testActs.Notify, mock.Anything, mock.Anything).AfterFn(func() time.Duration {
 		return h.notifyDelay

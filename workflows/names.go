@@ -49,6 +49,8 @@ const (
 	SignalAcknowledgeUpdate     = "acknowledge-update"
 	SignalDispute               = "dispute"
 	SignalVoid                  = "void"
+	SignalSendToAccounting      = "send-to-accounting"
+	SignalReturnToApproved      = "return-to-approved"
 )
 
 // message pairs a message name with the action it carries.

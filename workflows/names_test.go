@@ -37,7 +37,8 @@ func TestMessageNamesFollowTheTable(t *testing.T) {
 		invoice.ActionReturnToProcurement: SignalReturnToProcurement, invoice.ActionCancelPaymentApproval: SignalCancelPaymentApproval,
 		invoice.ActionMarkPaid: SignalMarkPaid, invoice.ActionVendorUpdate: SignalVendorUpdate,
 		invoice.ActionAcknowledgeUpdate: SignalAcknowledgeUpdate, invoice.ActionDispute: SignalDispute,
-		invoice.ActionVoid: SignalVoid,
+		invoice.ActionVoid: SignalVoid, invoice.ActionSendToAccounting: SignalSendToAccounting,
+		invoice.ActionReturnToApproved: SignalReturnToApproved,
 	}
 	if len(constants) != len(invoice.Actions()) {
 		t.Errorf("%d message constants for %d actions", len(constants), len(invoice.Actions()))

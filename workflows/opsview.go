@@ -58,6 +58,12 @@ func (w *invoiceWorkflow) waitingFor() string {
 		return "buyer accounting to mark it paid" + w.notByApprover()
 	case invoice.StatusD:
 		return "the vendor to update or void the disputed invoice"
+	case invoice.StatusES:
+		return "the buyer's accounting system to take it"
+	case invoice.StatusS:
+		return "buyer accounting to mark it paid (it is in their accounting system)" + w.notByApprover()
+	case invoice.StatusF:
+		return "buyer accounting to send it again or return it to approved (the export failed)"
 	}
 	return "nothing"
 }

@@ -24,6 +24,9 @@ type ConfirmOrder struct {
 	// confirmed again with a new invoice number starts a new run with the next number
 	// (invoiceclient decides); each confirmation owns its invoice row.
 	Confirmation int `json:"confirmation,omitempty"`
+	// ExportWindow is how long an export to the buyer's accounting system is retried before the
+	// invoice goes to F; 0: DefaultExportWindow.
+	ExportWindow time.Duration `json:"export_window,omitempty"`
 	// Resume is the state handed over by continue-as-new; nil on the first run.
 	Resume *State `json:"resume,omitempty"`
 }
@@ -92,6 +95,17 @@ func outcomeOf(s invoice.Status) Outcome {
 	}
 	return OutcomePaid
 }
+
+// Export is the result of sending the invoice to the buyer's accounting system.
+type Export struct {
+	Key       string    `json:"key"`
+	Reference string    `json:"reference,omitempty"` // the accounting system's, when synchronized
+	Failure   string    `json:"failure,omitempty"`   // why it failed
+	At        time.Time `json:"at"`
+}
+
+// DefaultExportWindow is how long an export is retried before it fails.
+const DefaultExportWindow = time.Hour
 
 // Statement is a reason someone gave with an action that is still in force: the buyer's dispute
 // for the vendor to answer, or procurement's override of the tolerance.
@@ -167,6 +181,11 @@ type State struct {
 	// Override is procurement's reason to approve a discrepancy beyond the tolerance, while that
 	// approval is in force.
 	Override *Statement `json:"tolerance_override,omitempty"`
+	// Exports says approved invoices go to the buyer's accounting system (Eligibility.Exports),
+	// retried for ExportWindow; Export is the last sending's result.
+	Exports      bool          `json:"exports,omitempty"`
+	ExportWindow time.Duration `json:"export_window,omitempty"`
+	Export       *Export       `json:"export,omitempty"`
 	// Dispute is the buyer's dispute while the invoice is in D, for the vendor to answer.
 	Dispute   *Statement `json:"dispute,omitempty"`
 	Revisions []Revision `json:"revisions"`

@@ -58,6 +58,7 @@ func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
 			Answers:                  map[string]Answer{},
 			Reminders:                in.Reminders.orDefault(),
 			ContinueAsNewAfterEvents: in.ContinueAsNewAfterEvents,
+			ExportWindow:             in.ExportWindow,
 		}
 	}
 	w.Runs++
@@ -108,7 +109,7 @@ func (w *invoiceWorkflow) create(ctx workflow.Context, searchAttributesSet bool)
 		activities.EligibilityInput{VendorID: o.VendorID, BuyerID: o.BuyerID}, &eligibility); err != nil {
 		return Result{}, true, err
 	}
-	w.SeparateDuties, w.Tolerance = eligibility.SeparateDuties, eligibility.Tolerance
+	w.SeparateDuties, w.Tolerance, w.Exports = eligibility.SeparateDuties, eligibility.Tolerance, eligibility.Exports
 	if !eligibility.Eligible {
 		r, err := w.finishWithout(ctx, OutcomeNotEligible, invoice.EventNotEligible, string(eligibility.Reason), eligibility.Detail)
 		return r, true, err

@@ -4,8 +4,11 @@ package gateway
 // audited) and its K2K connections (request, accept, reject, suspend, reactivate).
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
@@ -154,4 +157,68 @@ func (s *Server) connectionAct(w http.ResponseWriter, r *http.Request, vendorID,
 		return
 	}
 	writeJSON(w, status, c)
+}
+
+// AccountingExportBody configures the buyer's accounting export. Secret is the signing secret
+// ("whsec_" and base64): required the first time, kept when left out; it is never returned.
+type AccountingExportBody struct {
+	URL     string `json:"url"`
+	Secret  string `json:"secret,omitempty"`
+	Enabled *bool  `json:"enabled,omitempty"`
+}
+
+// AccountingExportView is the buyer's accounting export as the API shows it: never its secret.
+type AccountingExportView struct {
+	URL       string `json:"url"`
+	Enabled   bool   `json:"enabled"`
+	SecretSet bool   `json:"secret_set"`
+}
+
+func (s *Server) getAccountingExport(w http.ResponseWriter, r *http.Request) {
+	e, err := s.Store.AccountingExportGet(r.Context(), principal(r).CompanyID)
+	if errors.Is(err, store.ErrNotFound) {
+		notFound(w)
+		return
+	} else if err != nil {
+		s.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AccountingExportView{URL: e.URL, Enabled: e.Enabled, SecretSet: e.Secret != ""})
+}
+
+// putAccountingExport configures the export of the admin key's company: orders confirmed from
+// then on are sent to it once approved for payment, while it is enabled.
+func (s *Server) putAccountingExport(w http.ResponseWriter, r *http.Request) {
+	var b AccountingExportBody
+	if !s.decodeJSON(w, r, &b) {
+		return
+	}
+	var fields []invoice.FieldError
+	if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fields = append(fields, invoice.FieldError{Field: "url", Rule: "must be an absolute http or https URL"})
+	}
+	company := principal(r).CompanyID
+	switch key, cut := strings.CutPrefix(b.Secret, "whsec_"); {
+	case b.Secret == "":
+		if _, err := s.Store.AccountingExportGet(r.Context(), company); errors.Is(err, store.ErrNotFound) {
+			fields = append(fields, invoice.FieldError{Field: "secret", Rule: "is required the first time"})
+		}
+	case !cut || key == "" || !isBase64(key):
+		fields = append(fields, invoice.FieldError{Field: "secret", Rule: "must be whsec_ followed by the secret in base64"})
+	}
+	if fields != nil {
+		invalid(w, fields...)
+		return
+	}
+	enabled := b.Enabled == nil || *b.Enabled
+	if err := s.Store.AccountingExportSet(r.Context(), company, b.URL, b.Secret, enabled, changer(r)); err != nil {
+		s.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AccountingExportView{URL: b.URL, Enabled: enabled, SecretSet: true})
+}
+
+func isBase64(s string) bool {
+	_, err := base64.StdEncoding.DecodeString(s)
+	return err == nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/k2kinvoice/autoinvoice/internal/gateway"
@@ -123,4 +124,40 @@ func TestConnectionHandshake(t *testing.T) {
 	if fmt.Sprint(types) != "[connection.request connection.accept connection.suspend connection.reactivate]" {
 		t.Errorf("connection events queued for the buyer's endpoint: %v", types)
 	}
+}
+
+// TestAdminAccountingExport: a buyer's admin configures its accounting export; the secret is
+// required the first time, checked, kept when left out and never returned; the change is audited.
+func TestAdminAccountingExport(t *testing.T) {
+	p := newParty(t)
+	admin := apiKey(t, p.Order.BuyerID, invoice.RoleAdmin)
+	problem(t, get(t, "/v1/admin/accounting-export", admin), want{status: http.StatusNotFound, slug: "not-found", title: "Not found"})
+	put := func(body string) answer {
+		return call{method: http.MethodPut, path: "/v1/admin/accounting-export", token: admin, idem: newIdem(), ctype: "application/json",
+			body: []byte(body), header: map[string]string{"K2K-User": "erin"}}.send(t)
+	}
+	problem(t, put(`{"url": "https://acc.example/k2k"}`), want{status: http.StatusUnprocessableEntity, slug: "validation",
+		title: "The request is not valid", fields: [][2]string{{"secret", "is required the first time"}}})
+	problem(t, put(`{"url": "ftp://acc", "secret": "plain"}`), want{status: http.StatusUnprocessableEntity, slug: "validation",
+		title: "The request is not valid", fields: [][2]string{{"url", "absolute http or https"}, {"secret", "whsec_"}}})
+	v := decode[gateway.AccountingExportView](t, put(`{"url": "https://acc.example/k2k", "secret": "whsec_c2VjcmV0"}`), http.StatusOK)
+	if v != (gateway.AccountingExportView{URL: "https://acc.example/k2k", Enabled: true, SecretSet: true}) {
+		t.Errorf("configured: %+v", v)
+	}
+	decode[gateway.AccountingExportView](t, put(`{"url": "https://acc.example/v2", "enabled": false}`), http.StatusOK)
+	a := get(t, "/v1/admin/accounting-export", admin)
+	if got := decode[gateway.AccountingExportView](t, a, http.StatusOK); got != (gateway.AccountingExportView{URL: "https://acc.example/v2", Enabled: false, SecretSet: true}) ||
+		strings.Contains(string(a.body), "c2VjcmV0") {
+		t.Errorf("read back: %s", a.body)
+	}
+	stored, err := deps.Store.AccountingExportGet(context.Background(), p.Order.BuyerID)
+	if err != nil || stored.Secret != "whsec_c2VjcmV0" {
+		t.Errorf("the secret left out was not kept: %+v, %v", stored, err)
+	}
+	changes, _ := deps.Store.SettingsChanges(context.Background(), p.Order.BuyerID, 10)
+	if len(changes) != 2 || changes[0].Setting != "accounting_export" || changes[0].New != "https://acc.example/v2 (enabled=false)" ||
+		changes[1].Old != "none" || changes[0].UserID != "erin" {
+		t.Errorf("audited changes = %+v", changes)
+	}
+	problem(t, get(t, "/v1/admin/accounting-export", p.Accounting), want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor"})
 }

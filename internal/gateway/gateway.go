@@ -76,6 +76,8 @@ func (s *Server) routes() map[string]http.Handler {
 		"POST /v1/credit-notes/{id}/actions/{action}":          s.authenticated(s.idempotent(s.actOnCreditNote)),
 		"GET /v1/admin/settings":                               s.authenticated(s.getSettings),
 		"PATCH /v1/admin/settings":                             s.authenticated(s.idempotent(s.patchSettings)),
+		"GET /v1/admin/accounting-export":                      s.authenticated(s.getAccountingExport),
+		"PUT /v1/admin/accounting-export":                      s.authenticated(s.idempotent(s.putAccountingExport)),
 		"GET /v1/admin/connections":                            s.authenticated(s.listConnections),
 		"POST /v1/admin/connections":                           s.authenticated(s.idempotent(s.requestConnection)),
 		"POST /v1/admin/connections/{vendor}/{buyer}/{action}": s.authenticated(s.idempotent(s.actOnConnection)),

@@ -549,6 +549,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"ConnectionRequest", ConnectionRequest{}, false},
 		{"Connection", invoice.Connection{}, true},
 		{"ConnectionList", ConnectionList{}, true},
+		{"AccountingExportBody", AccountingExportBody{}, false},
+		{"AccountingExportView", AccountingExportView{}, true},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
 			names, always := jsonFields(reflect.TypeOf(c.typ))

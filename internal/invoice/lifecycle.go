@@ -18,10 +18,15 @@ const (
 	StatusP  Status = "P"  // paid (terminal)
 	StatusD  Status = "D"  // disputed by the buyer, waiting for the vendor
 	StatusV  Status = "V"  // voided by the vendor (terminal)
+	StatusES Status = "ES" // sent to the buyer's accounting system, waiting for its answer
+	StatusS  Status = "S"  // synchronized: the buyer's accounting system took it
+	StatusF  Status = "F"  // the export to the buyer's accounting system failed
 )
 
 // Statuses lists every status, in lifecycle order.
-func Statuses() []Status { return []Status{StatusAP, StatusAA, StatusA, StatusP, StatusD, StatusV} }
+func Statuses() []Status {
+	return []Status{StatusAP, StatusAA, StatusA, StatusES, StatusS, StatusF, StatusP, StatusD, StatusV}
+}
 
 // Label is the status as the buyer's screens name it.
 func (s Status) Label() string {
@@ -40,6 +45,12 @@ func (s Status) Label() string {
 		return "voided by the vendor"
 	case StatusCreditApplied:
 		return "applied"
+	case StatusES:
+		return "sent to accounting"
+	case StatusS:
+		return "synchronized with accounting"
+	case StatusF:
+		return "export to accounting failed"
 	}
 	return string(s)
 }
@@ -61,6 +72,8 @@ const (
 	ActionAcknowledgeUpdate     Action = "acknowledge_update"      // buyer reviewed the new revision: warning cleared
 	ActionDispute               Action = "dispute"                 // buyer disputes the invoice: AP/AA → D, with a reason
 	ActionVoid                  Action = "void"                    // vendor voids the disputed invoice: D → V, with a reason
+	ActionSendToAccounting      Action = "send_to_accounting"      // accounting sends it (again) to its accounting system: A/F → ES
+	ActionReturnToApproved      Action = "return_to_approved"      // accounting takes it back from its accounting system: ES/S/F → A
 )
 
 // Role is the role a user acts in.
@@ -129,6 +142,8 @@ type rule struct {
 	// withinTolerance refuses the action when the discrepancy is beyond the buyer's tolerance,
 	// unless the request carries an override reason.
 	withinTolerance bool
+	// needsExport allows the action only when the buyer exports to an accounting system.
+	needsExport bool
 }
 
 var buyerRoles = []Role{RoleProcurement, RoleAccounting}
@@ -141,10 +156,12 @@ var table = []rule{
 	{action: ActionApprovePayment, summary: "Buyer accounting approves payment (AA → A).", from: []Status{StatusAA}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true, notByApprover: true},
 	{action: ActionReturnToProcurement, summary: "Buyer accounting returns the invoice to procurement, with a reason (AA → AP).", from: []Status{StatusAA}, to: StatusAP, party: PartyBuyer, roles: []Role{RoleAccounting}, reasonFor: "return an invoice to procurement"},
 	{action: ActionCancelPaymentApproval, summary: "Buyer accounting takes the payment approval back (A → AA).", from: []Status{StatusA}, to: StatusAA, party: PartyBuyer, roles: []Role{RoleAccounting}},
-	{action: ActionMarkPaid, summary: "Buyer accounting marks the invoice paid, with date and reference (A → P).", from: []Status{StatusA}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true, notByApprover: true},
+	{action: ActionMarkPaid, summary: "Buyer accounting marks the invoice paid, with date and reference (A or S → P).", from: []Status{StatusA, StatusS}, to: StatusP, party: PartyBuyer, roles: []Role{RoleAccounting}, blockedByWarning: true, notByApprover: true},
 	{action: ActionVendorUpdate, summary: "The vendor sends a new revision: back to AP, approvals cleared, warning set.", from: []Status{StatusAP, StatusAA, StatusA, StatusD}, to: StatusAP, party: PartyVendor, roles: []Role{RoleVendor}},
 	{action: ActionAcknowledgeUpdate, summary: "The buyer has reviewed the vendor's update: clears the warning.", from: []Status{StatusAP, StatusAA, StatusA, StatusD}, party: PartyBuyer, roles: buyerRoles, needsWarning: true},
 	{action: ActionDispute, summary: "The buyer disputes the invoice, with a reason for the vendor (AP/AA → D).", from: []Status{StatusAP, StatusAA}, to: StatusD, party: PartyBuyer, roles: buyerRoles, reasonFor: "dispute an invoice"},
+	{action: ActionSendToAccounting, summary: "Buyer accounting sends the invoice to its accounting system (A or F → ES); the answer leads to S or F.", from: []Status{StatusA, StatusF}, to: StatusES, party: PartyBuyer, roles: []Role{RoleAccounting}, needsExport: true},
+	{action: ActionReturnToApproved, summary: "Buyer accounting takes the invoice back from its accounting system (ES, S or F → A).", from: []Status{StatusES, StatusS, StatusF}, to: StatusA, party: PartyBuyer, roles: []Role{RoleAccounting}},
 	{action: ActionVoid, summary: "The vendor voids the disputed invoice, with a reason (D → V); the PO can be invoiced again.", from: []Status{StatusD}, to: StatusV, party: PartyVendor, roles: []Role{RoleVendor}, reasonFor: "void an invoice"},
 }
 
@@ -183,6 +200,8 @@ type Facts struct {
 	SeparateDuties bool
 	// ApprovedBy is the user whose procurement approval is in force (empty in AP).
 	ApprovedBy string
+	// Exports says the buyer sends approved invoices to its accounting system (Eligibility.Exports).
+	Exports bool
 	// Tolerance is the buyer's tolerance as it was when the order was confirmed
 	// (Eligibility.Tolerance); Discrepancy, POTotal and Currency are the current invoice's.
 	Tolerance   Tolerance
@@ -259,6 +278,9 @@ func decideIn(table []rule, what string, f Facts, req ActionRequest) (Status, er
 	}
 	if r.blockedByWarning && f.UpdatePending {
 		return f.Status, refuse(RefusedUnreviewed, "the vendor updated the invoice; the buyer must acknowledge the update before %s", req.Action)
+	}
+	if r.needsExport && !f.Exports {
+		return f.Status, refuse(RefusedWrongStatus, "the buyer sends no invoices to an accounting system (no export configured when the order was confirmed)")
 	}
 	if r.needsWarning && !f.UpdatePending {
 		return f.Status, refuse(RefusedWrongStatus, "there is no unreviewed vendor update to acknowledge")
@@ -404,6 +426,9 @@ type Eligibility struct {
 	// Tolerance is the buyer's tolerance for this vendor when the order was confirmed (nil: none);
 	// the invoice keeps it for its whole life.
 	Tolerance *Tolerance `json:"tolerance,omitempty"`
+	// Exports says the buyer sends approved invoices to its accounting system (its export was
+	// configured and on when the order was confirmed).
+	Exports bool `json:"exports,omitempty"`
 }
 
 // ConnectionFacts is what eligibility depends on, as read from the store.
@@ -420,6 +445,8 @@ type ConnectionFacts struct {
 	// Tolerance is the buyer's tolerance for this connection: the connection's own, else the
 	// buyer's; zero when it set none.
 	Tolerance Tolerance
+	// BuyerExports says the buyer has an accounting export configured and on.
+	BuyerExports bool
 }
 
 // DecideEligibility applies docs/design.md §1: the connection is active and both companies opted in.
@@ -438,7 +465,7 @@ func DecideEligibility(f ConnectionFacts) Eligibility {
 		return Eligibility{Reason: ReasonBuyerUploadDisabled,
 			Detail: `the buyer has not enabled "Allow Invoices coming from K2K orders to be automatically uploaded"`}
 	}
-	e := Eligibility{Eligible: true, SeparateDuties: f.BuyerSeparatesDuties}
+	e := Eligibility{Eligible: true, SeparateDuties: f.BuyerSeparatesDuties, Exports: f.BuyerExports}
 	if f.Tolerance != (Tolerance{}) {
 		e.Tolerance = &f.Tolerance
 	}

@@ -3,6 +3,7 @@ package invoice
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,7 +16,9 @@ const (
 
 var allStatuses = Statuses()
 
-func facts(s Status) Facts { return Facts{Status: s, VendorID: testVendor, BuyerID: testBuyer} }
+func facts(s Status) Facts {
+	return Facts{Status: s, VendorID: testVendor, BuyerID: testBuyer, Exports: true}
+}
 
 // goodRequest is a well-formed request for action, sent by the buyer user whose role may send it.
 func goodRequest(action Action) ActionRequest {
@@ -25,7 +28,7 @@ func goodRequest(action Action) ActionRequest {
 		IdempotencyKey: "key-" + string(action),
 	}
 	switch action {
-	case ActionApprovePayment, ActionCancelPaymentApproval:
+	case ActionApprovePayment, ActionCancelPaymentApproval, ActionSendToAccounting, ActionReturnToApproved:
 		req.Actor.Role = RoleAccounting
 	case ActionReturnToProcurement:
 		req.Actor.Role = RoleAccounting
@@ -80,10 +83,13 @@ func TestDecideEveryStatusAndAction(t *testing.T) {
 	allowed := map[Status]map[Action]Status{
 		StatusAP: {ActionApprove: StatusAA, ActionVendorUpdate: StatusAP, ActionDispute: StatusD},
 		StatusAA: {ActionApprovePayment: StatusA, ActionReturnToProcurement: StatusAP, ActionVendorUpdate: StatusAP, ActionDispute: StatusD},
-		StatusA:  {ActionMarkPaid: StatusP, ActionCancelPaymentApproval: StatusAA, ActionVendorUpdate: StatusAP},
+		StatusA:  {ActionMarkPaid: StatusP, ActionCancelPaymentApproval: StatusAA, ActionVendorUpdate: StatusAP, ActionSendToAccounting: StatusES},
+		StatusES: {ActionReturnToApproved: StatusA},
+		StatusS:  {ActionReturnToApproved: StatusA, ActionMarkPaid: StatusP},
+		StatusF:  {ActionReturnToApproved: StatusA, ActionSendToAccounting: StatusES},
 		StatusD:  {ActionVendorUpdate: StatusAP, ActionVoid: StatusV},
 	}
-	for _, s := range append(allStatuses, Status("ES")) {
+	for _, s := range append(allStatuses, Status("XX")) {
 		for _, a := range Actions() {
 			t.Run(fmt.Sprintf("%s/%s", s, a), func(t *testing.T) {
 				if next, ok := allowed[s][a]; ok {
@@ -96,7 +102,7 @@ func TestDecideEveryStatusAndAction(t *testing.T) {
 				switch {
 				case s == StatusP && a == ActionVendorUpdate:
 					wantRefusal(t, facts(s), goodRequest(a), RefusedPaid, "credit note")
-				case a == ActionAcknowledgeUpdate && !s.Terminal() && s != "ES":
+				case a == ActionAcknowledgeUpdate && slices.Contains([]Status{StatusAP, StatusAA, StatusA, StatusD}, s):
 					wantRefusal(t, facts(s), goodRequest(a), RefusedWrongStatus, "no unreviewed vendor update")
 				default:
 					wantRefusal(t, facts(s), goodRequest(a), RefusedWrongStatus, string(s))
@@ -109,7 +115,7 @@ func TestDecideEveryStatusAndAction(t *testing.T) {
 func TestActions(t *testing.T) {
 	got := Actions()
 	want := []Action{ActionApprove, ActionApprovePayment, ActionReturnToProcurement, ActionCancelPaymentApproval,
-		ActionMarkPaid, ActionVendorUpdate, ActionAcknowledgeUpdate, ActionDispute, ActionVoid}
+		ActionMarkPaid, ActionVendorUpdate, ActionAcknowledgeUpdate, ActionDispute, ActionSendToAccounting, ActionReturnToApproved, ActionVoid}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Actions() = %v, want %v", got, want)
 	}
@@ -294,7 +300,10 @@ func TestStatusLabelAndTerminal(t *testing.T) {
 		{StatusAA, "pending approval by accounting", false},
 		{StatusA, "approved, ready to pay", false},
 		{StatusP, "paid", true},
-		{"ES", "ES", false},
+		{StatusES, "sent to accounting", false},
+		{StatusS, "synchronized with accounting", false},
+		{StatusF, "export to accounting failed", false},
+		{"XX", "XX", false},
 		{"", "", false},
 	} {
 		if got := tc.status.Label(); got != tc.label {
@@ -400,4 +409,11 @@ func TestDecideSeparationOfDuties(t *testing.T) {
 		VendorSyncEnabled: true, BuyerUploadOn: true, BuyerSeparatesDuties: true}); got != (Eligibility{Eligible: true, SeparateDuties: true}) {
 		t.Errorf("DecideEligibility with the buyer separating duties = %+v, want eligible, separate_duties", got)
 	}
+}
+
+// Without an accounting export, send_to_accounting is refused in any status.
+func TestDecideSendToAccountingNeedsAnExport(t *testing.T) {
+	f := facts(StatusA)
+	f.Exports = false
+	wantRefusal(t, f, goodRequest(ActionSendToAccounting), RefusedWrongStatus, "no export")
 }

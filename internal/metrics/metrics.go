@@ -26,6 +26,7 @@ const (
 	Transitions = "k2k_transitions"      // accepted actions by action, from and to
 	Refusals    = "k2k_refusals"         // refused actions by action and code
 	CreditNotes = "k2k_credit_notes"     // credit notes by outcome: created, rejected, applied
+	Exports     = "k2k_exports"          // sendings to buyers' accounting systems by outcome: synchronized, failed
 	Reminders   = "k2k_reminders"        // reminders by status
 	StatusTime  = "k2k_status_seconds"   // time an invoice spent in a status, by status, when it leaves it
 	PDFBytes    = "k2k_pdf_bytes_stored" // bytes of invoice PDFs stored, by source

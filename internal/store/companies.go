@@ -182,7 +182,8 @@ func (s *Store) ConnectionFacts(ctx context.Context, vendorID, buyerID string) (
 		SELECT v.id IS NOT NULL, b.id IS NOT NULL, c.status,
 		       coalesce(v.auto_invoice_sync, false), coalesce(b.accept_k2k_invoices, false),
 		       coalesce(b.separate_duties, false),
-		       coalesce(t.amount_minor, 0), coalesce(t.currency, ''), coalesce(t.percent_bp, 0)
+		       coalesce(t.amount_minor, 0), coalesce(t.currency, ''), coalesce(t.percent_bp, 0),
+		       coalesce(x.enabled, false)
 		FROM (SELECT $1::text AS vendor_id, $2::text AS buyer_id) k
 		LEFT JOIN companies v ON v.id = k.vendor_id
 		LEFT JOIN companies b ON b.id = k.buyer_id
@@ -191,10 +192,11 @@ func (s *Store) ConnectionFacts(ctx context.Context, vendorID, buyerID string) (
 			-- The connection's own tolerance, else the buyer's.
 			SELECT amount_minor, currency, percent_bp FROM tolerances
 			WHERE buyer_id = k.buyer_id AND vendor_id IN (k.vendor_id, '')
-			ORDER BY vendor_id = '' LIMIT 1) t ON true`,
+			ORDER BY vendor_id = '' LIMIT 1) t ON true
+		LEFT JOIN accounting_exports x ON x.buyer_id = k.buyer_id`,
 		vendorID, buyerID).
 		Scan(&f.VendorKnown, &f.BuyerKnown, &status, &f.VendorSyncEnabled, &f.BuyerUploadOn, &f.BuyerSeparatesDuties,
-			&f.Tolerance.AmountMinor, &f.Tolerance.Currency, &f.Tolerance.PercentBP)
+			&f.Tolerance.AmountMinor, &f.Tolerance.Currency, &f.Tolerance.PercentBP, &f.BuyerExports)
 	if err != nil {
 		return f, mapError(err, "connection facts")
 	}
