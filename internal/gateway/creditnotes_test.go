@@ -67,7 +67,16 @@ func TestCreditNotesThroughTheGateway(t *testing.T) {
 		t.Errorf("invoice: %d credit notes %+v, credited %d, net %d of %d; want both applied, 90000 credited", len(v.CreditNotes), v.CreditNotes,
 			v.CreditedMinor, v.NetMinor, v.TotalMinor)
 	}
-	left := v.TotalMinor - 90000
+	// The vendor's own PDF, uploaded first, is stored as the credit note's.
+	data := pdfOf("credit note CN-PDF of " + p.Order.PONumber)
+	up := decode[gateway.Upload](t, upload(t, "", p.Vendor, newIdem(), data), http.StatusCreated)
+	withPDF := note(paid.InvoiceID, "CN-PDF", 100)
+	withPDF["pdf_upload"] = up.UploadID
+	cnPDF := decode[gateway.CreditNoteView](t, post(t, "/v1/credit-notes", p.Vendor, withPDF), http.StatusCreated)
+	if cnPDF.PDFSource != string(invoice.PDFFromVendor) || cnPDF.PDFSHA256 != up.UploadID {
+		t.Errorf("credit note with an uploaded PDF: %+v, want the upload (%s)", cnPDF, up.UploadID)
+	}
+	left := v.TotalMinor - 90000 - 100
 	problem(t, post(t, "/v1/credit-notes", p.Vendor, note(paid.InvoiceID, "CN-3", left+1)),
 		want{status: http.StatusConflict, slug: "refused", title: "The action was refused", code: "over_credit",
 			detail: invoice.FormatMoney(left, o.Currency) + " is left"})
