@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -32,8 +31,8 @@ type webhookAddCmd struct {
 
 func (c *webhookAddCmd) Run(ctx context.Context) error {
 	var fields []invoice.FieldError
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fields = append(fields, invoice.FieldError{Field: "--url", Rule: "must be an absolute http or https URL"})
+	if rule := invoice.CheckHTTPURL(c.URL); rule != "" {
+		fields = append(fields, invoice.FieldError{Field: "--url", Rule: rule})
 	}
 	for _, t := range c.EventTypes {
 		if !slices.Contains(invoice.EventTypes(), t) {

@@ -6,9 +6,12 @@ package gateway
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
-	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
@@ -194,8 +197,8 @@ func (s *Server) putAccountingExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var fields []invoice.FieldError
-	if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fields = append(fields, invoice.FieldError{Field: "url", Rule: "must be an absolute http or https URL"})
+	if rule := invoice.CheckHTTPURL(b.URL); rule != "" {
+		fields = append(fields, invoice.FieldError{Field: "url", Rule: rule})
 	}
 	company := principal(r).CompanyID
 	switch key, cut := strings.CutPrefix(b.Secret, "whsec_"); {
@@ -221,4 +224,146 @@ func (s *Server) putAccountingExport(w http.ResponseWriter, r *http.Request) {
 func isBase64(s string) bool {
 	_, err := base64.StdEncoding.DecodeString(s)
 	return err == nil
+}
+
+// WebhookEndpointBody registers a webhook endpoint of the admin key's company.
+type WebhookEndpointBody struct {
+	URL        string   `json:"url"`
+	EventTypes []string `json:"event_types,omitempty"`
+}
+
+// WebhookEndpointView is a registered endpoint; Secret only in the answer that created it.
+type WebhookEndpointView struct {
+	ID         int64     `json:"id"`
+	URL        string    `json:"url"`
+	EventTypes []string  `json:"event_types"`
+	Active     bool      `json:"active"`
+	CreatedAt  time.Time `json:"created_at"`
+	Secret     string    `json:"secret,omitempty"`
+}
+
+// WebhookEndpointList is a company's endpoints.
+type WebhookEndpointList struct {
+	Endpoints []WebhookEndpointView `json:"endpoints"`
+}
+
+// WebhookMessageView is one message of an endpoint's delivery log.
+type WebhookMessageView struct {
+	WebhookID   string     `json:"webhook_id"`
+	EventType   string     `json:"event_type"`
+	EventKey    string     `json:"event_key"`
+	Attempts    int        `json:"attempts"`
+	CreatedAt   time.Time  `json:"created_at"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+}
+
+// WebhookMessageList is an endpoint's latest messages, newest first.
+type WebhookMessageList struct {
+	Messages []WebhookMessageView `json:"messages"`
+}
+
+func endpointView(ep store.WebhookEndpoint) WebhookEndpointView {
+	return WebhookEndpointView{ID: ep.ID, URL: ep.URL, EventTypes: ep.EventTypes, Active: ep.Active, CreatedAt: ep.CreatedAt}
+}
+
+// addWebhookEndpoint registers an endpoint: 201 with its signing secret, shown this once.
+func (s *Server) addWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+	var b WebhookEndpointBody
+	if !s.decodeJSON(w, r, &b) {
+		return
+	}
+	var fields []invoice.FieldError
+	if rule := invoice.CheckHTTPURL(b.URL); rule != "" {
+		fields = append(fields, invoice.FieldError{Field: "url", Rule: rule})
+	}
+	for i, t := range b.EventTypes {
+		if !slices.Contains(invoice.EventTypes(), t) {
+			fields = append(fields, invoice.FieldError{Field: fmt.Sprintf("event_types[%d]", i), Rule: fmt.Sprintf("must be one of %v", invoice.EventTypes())})
+		}
+	}
+	if fields != nil {
+		invalid(w, fields...)
+		return
+	}
+	ep, secret, err := s.Store.WebhookEndpointAdd(r.Context(), principal(r).CompanyID, b.URL, b.EventTypes)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	v := endpointView(ep)
+	v.Secret = secret
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
+	eps, err := s.Store.WebhookEndpoints(r.Context(), principal(r).CompanyID)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	out := WebhookEndpointList{Endpoints: []WebhookEndpointView{}}
+	for _, ep := range eps {
+		out.Endpoints = append(out.Endpoints, endpointView(ep))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ownEndpoint reads the path's endpoint if it is the key's company's; 404 otherwise.
+func (s *Server) ownEndpoint(w http.ResponseWriter, r *http.Request) (store.WebhookEndpoint, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err == nil {
+		eps, lerr := s.Store.WebhookEndpoints(r.Context(), principal(r).CompanyID)
+		if lerr != nil {
+			s.internal(w, lerr)
+			return store.WebhookEndpoint{}, false
+		}
+		if i := slices.IndexFunc(eps, func(ep store.WebhookEndpoint) bool { return ep.ID == id }); i >= 0 {
+			return eps[i], true
+		}
+	}
+	notFound(w)
+	return store.WebhookEndpoint{}, false
+}
+
+// webhookMessages is an endpoint's delivery log: its 50 latest messages.
+func (s *Server) webhookMessages(w http.ResponseWriter, r *http.Request) {
+	ep, ok := s.ownEndpoint(w, r)
+	if !ok {
+		return
+	}
+	msgs, err := s.Store.WebhookMessages(r.Context(), ep.ID, 50)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	out := WebhookMessageList{Messages: []WebhookMessageView{}}
+	for _, m := range msgs {
+		out.Messages = append(out.Messages, WebhookMessageView{WebhookID: m.MessageID(), EventType: m.EventType, EventKey: m.EventKey,
+			Attempts: m.Attempts, CreatedAt: m.CreatedAt, DeliveredAt: m.DeliveredAt, LastError: m.LastError})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// redeliverWebhook sends one of the endpoint's messages again, under the same webhook-id: 202.
+func (s *Server) redeliverWebhook(w http.ResponseWriter, r *http.Request) {
+	ep, ok := s.ownEndpoint(w, r)
+	if !ok {
+		return
+	}
+	msgs, err := s.Store.WebhookMessages(r.Context(), ep.ID, 1<<20)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	i := slices.IndexFunc(msgs, func(m store.WebhookMessage) bool { return m.MessageID() == r.PathValue("message") })
+	if i < 0 {
+		notFound(w)
+		return
+	}
+	if err := s.Store.WebhookRedeliver(r.Context(), msgs[i].ID); err != nil {
+		s.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"webhook_id": msgs[i].MessageID()})
 }

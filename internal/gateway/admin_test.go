@@ -3,9 +3,15 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/k2kinvoice/autoinvoice/internal/gateway"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
@@ -160,4 +166,76 @@ func TestAdminAccountingExport(t *testing.T) {
 		t.Errorf("audited changes = %+v", changes)
 	}
 	problem(t, get(t, "/v1/admin/accounting-export", p.Accounting), want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor"})
+}
+
+// TestAdminWebhooks: a company's admin registers a webhook endpoint (the secret answered once),
+// lists it, reads its delivery log and redelivers a message under the same webhook-id; another
+// company's admin sees none of it.
+func TestAdminWebhooks(t *testing.T) {
+	p := newParty(t)
+	admin := apiKey(t, p.Order.BuyerID, invoice.RoleAdmin)
+	var mu sync.Mutex
+	var secret string
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err == nil {
+			err = wh.Verify(body, r.Header)
+		}
+		if err != nil {
+			t.Errorf("delivery %s does not verify: %v", r.Header.Get("webhook-id"), err)
+		}
+		ids = append(ids, r.Header.Get("webhook-id"))
+	}))
+	defer srv.Close()
+	problem(t, post(t, "/v1/admin/webhooks", admin, map[string]any{"url": "ftp://x", "event_types": []string{"invoice.nope"}}),
+		want{status: http.StatusUnprocessableEntity, slug: "validation", title: "The request is not valid",
+			fields: [][2]string{{"url", "http or https"}, {"event_types[0]", "must be one of"}}})
+	mu.Lock()
+	ep := decode[gateway.WebhookEndpointView](t, post(t, "/v1/admin/webhooks", admin, map[string]any{"url": srv.URL}), http.StatusCreated)
+	secret = ep.Secret
+	mu.Unlock()
+	if !strings.HasPrefix(ep.Secret, "whsec_") || !ep.Active || len(ep.EventTypes) != 0 {
+		t.Fatalf("endpoint = %+v", ep)
+	}
+	list := decode[gateway.WebhookEndpointList](t, get(t, "/v1/admin/webhooks", admin), http.StatusOK)
+	if len(list.Endpoints) != 1 || list.Endpoints[0].ID != ep.ID || list.Endpoints[0].Secret != "" {
+		t.Errorf("list = %+v, want the endpoint without its secret", list)
+	}
+	confirm(t, p, nil)
+	messages := fmt.Sprintf("/v1/admin/webhooks/%d/messages", ep.ID)
+	var log gateway.WebhookMessageList
+	for range 100 {
+		if log = decode[gateway.WebhookMessageList](t, get(t, messages, admin), http.StatusOK); len(log.Messages) == 1 && log.Messages[0].DeliveredAt != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(log.Messages) != 1 || log.Messages[0].EventType != "invoice.created" || log.Messages[0].DeliveredAt == nil || log.Messages[0].Attempts != 1 {
+		t.Fatalf("delivery log = %+v, want invoice.created delivered once", log.Messages)
+	}
+	id := log.Messages[0].WebhookID
+	decode[map[string]string](t, post(t, messages+"/"+id+"/redeliver", admin, map[string]any{}), http.StatusAccepted)
+	for range 100 {
+		mu.Lock()
+		n := len(ids)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	if fmt.Sprint(ids) != fmt.Sprintf("[%s %s]", id, id) {
+		t.Errorf("deliveries %v, want %s twice", ids, id)
+	}
+	mu.Unlock()
+	other := apiKey(t, newParty(t).Order.BuyerID, invoice.RoleAdmin)
+	problem(t, get(t, messages, other), want{status: http.StatusNotFound, slug: "not-found", title: "Not found"})
+	if l := decode[gateway.WebhookEndpointList](t, get(t, "/v1/admin/webhooks", other), http.StatusOK); len(l.Endpoints) != 0 {
+		t.Errorf("another company lists %+v", l.Endpoints)
+	}
 }

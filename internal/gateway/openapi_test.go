@@ -551,6 +551,11 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"ConnectionList", ConnectionList{}, true},
 		{"AccountingExportBody", AccountingExportBody{}, false},
 		{"AccountingExportView", AccountingExportView{}, true},
+		{"WebhookEndpointBody", WebhookEndpointBody{}, false},
+		{"WebhookEndpointView", WebhookEndpointView{}, true},
+		{"WebhookEndpointList", WebhookEndpointList{}, true},
+		{"WebhookMessageView", WebhookMessageView{}, true},
+		{"WebhookMessageList", WebhookMessageList{}, true},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
 			names, always := jsonFields(reflect.TypeOf(c.typ))

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -134,4 +135,13 @@ func (r ActionRequest) Escaped() ActionRequest {
 	r.Reason = EscapeText(r.Reason, maxReason)
 	r.Update = nil
 	return r
+}
+
+// CheckHTTPURL returns the rule raw breaks as the URL of a receiving system (a webhook endpoint,
+// an accounting system), or "": an absolute http or https URL with a host.
+func CheckHTTPURL(raw string) string {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "must be an absolute http or https URL"
+	}
+	return ""
 }
