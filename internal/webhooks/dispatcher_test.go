@@ -110,6 +110,8 @@ func (r *receiver) endpoint(t *testing.T, company string, types ...string) store
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Turned off when the test ends, so that what it left undelivered never reaches a later test.
+	t.Cleanup(func() { _ = st.WebhookEndpointSetActive(context.Background(), ep.ID, false) })
 	r.mu.Lock()
 	r.secret = secret
 	r.mu.Unlock()
@@ -137,11 +139,16 @@ func record(t *testing.T, o invoice.Order, tag string, n int) {
 	}
 }
 
-// deliverAll runs the store's delivery with d until nothing is due for a while, with a fast backoff.
+// deliverAll runs the store's delivery with d until nothing is due for a while, with a fast
+// backoff; it fails the test when that takes more than 20 seconds.
 func deliverAll(t *testing.T, d *webhooks.Dispatcher) {
 	ctx := context.Background()
 	idle := 0
+	deadline := time.Now().Add(20 * time.Second)
 	for idle < 20 {
+		if time.Now().After(deadline) {
+			t.Fatal("messages are still due after 20 s")
+		}
 		n, err := st.WebhookDeliverNext(ctx, 100, func(m store.WebhookMessage) store.WebhookAttempt { return d.Deliver(ctx, m) },
 			func(int) time.Duration { return 5 * time.Millisecond })
 		if err != nil {
