@@ -94,6 +94,9 @@ func TestExportToAccounting(t *testing.T) {
 	if err := deps.Store.AccountingExportSet(ctx, base.BuyerID, acc.srv.URL, acc.secret, true, store.Operator); err != nil {
 		t.Fatal(err)
 	}
+	if n := count(t, `SELECT count(*) FROM accounting_exports WHERE buyer_id = $1 AND secret LIKE 'sealed:%'`, base.BuyerID); n != 1 {
+		t.Errorf("the export's secret is not stored sealed")
+	}
 	procurement, accounting := buyer(base, "alice", invoice.RoleProcurement), buyer(base, "bob", invoice.RoleAccounting)
 	start := func(tag string) (invoice.Order, string) {
 		o := base

@@ -56,6 +56,11 @@ func TestWebhooksFollowAnInvoice(t *testing.T) {
 	mu.Lock()
 	secret, _, _ = strings.Cut(after, " ")
 	mu.Unlock()
+	// Stored sealed with the payload key ring, never as given.
+	if n := count(t, `SELECT count(*) FROM webhook_endpoints WHERE company_id = $1 AND secret LIKE 'sealed:%' AND secret NOT LIKE '%' || $2 || '%'`,
+		o.BuyerID, strings.TrimPrefix(secret, "whsec_")); n != 1 {
+		t.Errorf("%d endpoints of %s with a sealed secret, want 1", n, o.BuyerID)
+	}
 	if code, _, stderr := runStarter(t, "webhook", "add", "--company", o.BuyerID, "--url", "ftp://x", "--event-type", "invoice.nope"); code == 0 ||
 		!strings.Contains(stderr, "--url") || !strings.Contains(stderr, `"invoice.nope" is not one of`) {
 		t.Errorf("a bad endpoint: exit %d, want a refusal naming --url and --event-type:\n%s", code, stderr)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/k2kinvoice/autoinvoice/internal/app"
 	"github.com/k2kinvoice/autoinvoice/internal/config"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
@@ -102,7 +103,7 @@ func withStore(ctx context.Context, fn func(*store.Store) error) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

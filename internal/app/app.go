@@ -57,7 +57,7 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,24 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 		return nil, fmt.Errorf("temporal: cannot reach %s: %w", topts.HostPort, err)
 	}
 	return &Deps{Config: cfg, Metrics: m, Namespace: namespaceOrDefault(topts.Namespace), Store: st, Blobs: blobs, Temporal: tc}, nil
+}
+
+// OpenStore opens the store on DATABASE_URL, sealing the signing secrets it stores with the
+// payload key ring when K2K_PAYLOAD_KEYS is set.
+func OpenStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.PayloadKeys != "" {
+		codec, err := payloadcrypt.ParseKeys(cfg.PayloadKeys)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		st.SealSecretsWith(codec)
+	}
+	return st, nil
 }
 
 // ConnectFromEnv loads the configuration from the environment and connects as Connect does, with

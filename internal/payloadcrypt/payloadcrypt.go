@@ -124,3 +124,42 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 func (c *Codec) DataConverter() converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), c)
 }
+
+// sealedPrefix starts a text SealText sealed: "sealed:", the key's ID, ":", and the nonce and
+// ciphertext in standard base64.
+const sealedPrefix = "sealed:"
+
+// SealText seals a secret to store (a webhook or accounting export signing secret) with the
+// writing key; the key's ID is bound in as additional data.
+func (c *Codec) SealText(plain string) (string, error) {
+	aead := c.keys[c.writeID]
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	sealed := aead.Seal(nonce, nonce, []byte(plain), []byte("text:"+c.writeID))
+	return sealedPrefix + c.writeID + ":" + base64.StdEncoding.EncodeToString(sealed), nil
+}
+
+// OpenText opens a text SealText sealed, with the key it names; a text that is not sealed (stored
+// before sealing was turned on) comes back as it is.
+func (c *Codec) OpenText(stored string) (string, error) {
+	rest, sealed := strings.CutPrefix(stored, sealedPrefix)
+	if !sealed {
+		return stored, nil
+	}
+	id, b64, ok := strings.Cut(rest, ":")
+	aead, known := c.keys[id]
+	if !ok || !known {
+		return "", fmt.Errorf("stored secret sealed with key %q, which is not in K2K_PAYLOAD_KEYS", id)
+	}
+	data, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(data) < aead.NonceSize() {
+		return "", errors.New("stored secret is not a sealed text")
+	}
+	plain, err := aead.Open(nil, data[:aead.NonceSize()], data[aead.NonceSize():], []byte("text:"+id))
+	if err != nil {
+		return "", fmt.Errorf("stored secret sealed with key %q does not open: %w", id, err)
+	}
+	return string(plain), nil
+}

@@ -144,3 +144,51 @@ func TestCodecServerCORSAndAuth(t *testing.T) {
 		t.Errorf("GET /healthz = %v, %v; want 200 without a token", resp, err)
 	}
 }
+
+// TestSealText: a secret sealed with the writing key opens with the ring, names its key, is
+// different each time, refuses to open when tampered with or without its key, and a text that was
+// never sealed comes back as it is.
+func TestSealText(t *testing.T) {
+	old, err := ParseKeys("old:" + base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := ParseKeys("new:" + base64.StdEncoding.EncodeToString(bytes32(7)) + ",old:" + base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "whsec_c2VjcmV0LW9mLXRoZS1hY2NvdW50aW5nLXN5c3RlbQ=="
+	a, err := ring.SealText(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ring.SealText(secret)
+	if !strings.HasPrefix(a, "sealed:new:") || a == b || strings.Contains(a, "c2VjcmV0") {
+		t.Errorf("sealed %q and %q: want sealed:new:…, different each time, without the secret", a, b)
+	}
+	if got, err := ring.OpenText(a); err != nil || got != secret {
+		t.Errorf("OpenText = %q, %v; want the secret", got, err)
+	}
+	byOld, _ := old.SealText(secret)
+	if got, err := ring.OpenText(byOld); err != nil || got != secret {
+		t.Errorf("a secret sealed with the older key: %q, %v; want it opened", got, err)
+	}
+	if _, err := old.OpenText(a); err == nil || !strings.Contains(err.Error(), `key "new"`) {
+		t.Errorf("opened without its key: %v", err)
+	}
+	tampered := a[:len(a)-4] + "AAA="
+	if _, err := ring.OpenText(tampered); err == nil {
+		t.Error("a tampered secret opened")
+	}
+	if got, err := ring.OpenText(secret); err != nil || got != secret {
+		t.Errorf("a text never sealed: %q, %v; want it as it is", got, err)
+	}
+}
+
+func bytes32(b byte) []byte {
+	out := make([]byte, 32)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}

@@ -21,7 +21,11 @@ type AccountingExport struct {
 // audited as the setting accounting_export with by (the URL and whether it is on; never the secret).
 // Orders confirmed from then on are exported when it is on.
 func (s *Store) AccountingExportSet(ctx context.Context, buyerID, url, secret string, enabled bool, by Changer) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	stored, err := s.seal(secret)
+	if err != nil {
+		return err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var old AccountingExport
 		err := tx.QueryRow(ctx, `SELECT url, enabled FROM accounting_exports WHERE buyer_id = $1 FOR UPDATE`, buyerID).Scan(&old.URL, &old.Enabled)
 		existed := err == nil
@@ -36,7 +40,7 @@ func (s *Store) AccountingExportSet(ctx context.Context, buyerID, url, secret st
 			query = `UPDATE accounting_exports SET url = $2, enabled = $4, updated_at = now(),
 				secret = CASE WHEN $3 = '' THEN secret ELSE $3 END WHERE buyer_id = $1`
 		}
-		if _, err := tx.Exec(ctx, query, buyerID, url, secret, enabled); err != nil {
+		if _, err := tx.Exec(ctx, query, buyerID, url, stored, enabled); err != nil {
 			return err
 		}
 		describe := func(e AccountingExport, present bool) string {
@@ -64,5 +68,8 @@ func (s *Store) AccountingExportGet(ctx context.Context, buyerID string) (Accoun
 	e := AccountingExport{BuyerID: buyerID}
 	err := s.pool.QueryRow(ctx, `SELECT url, secret, enabled FROM accounting_exports WHERE buyer_id = $1`, buyerID).
 		Scan(&e.URL, &e.Secret, &e.Enabled)
+	if err == nil {
+		e.Secret, err = s.open(e.Secret)
+	}
 	return e, mapError(err, "accounting export of "+buyerID)
 }

@@ -29,6 +29,35 @@ var ErrInvalidData = errors.New("invalid data")
 // Store runs queries on a PostgreSQL pool.
 type Store struct {
 	pool *pgxpool.Pool
+	// secrets seals the signing secrets it stores; nil: they are stored as given (development).
+	secrets Sealer
+}
+
+// Sealer seals a text to store and opens what it sealed (payloadcrypt.Codec does, with the
+// payload key ring); a text it did not seal opens as it is.
+type Sealer interface {
+	SealText(plain string) (string, error)
+	OpenText(stored string) (string, error)
+}
+
+// SealSecretsWith makes the store seal the signing secrets it stores (webhook endpoints',
+// accounting exports') with sealer, and open them when it reads them.
+func (s *Store) SealSecretsWith(sealer Sealer) { s.secrets = sealer }
+
+// seal is secret as the store keeps it.
+func (s *Store) seal(secret string) (string, error) {
+	if s.secrets == nil || secret == "" {
+		return secret, nil
+	}
+	return s.secrets.SealText(secret)
+}
+
+// open is a stored secret as it was given.
+func (s *Store) open(stored string) (string, error) {
+	if s.secrets == nil {
+		return stored, nil
+	}
+	return s.secrets.OpenText(stored)
 }
 
 // Open connects a pool to databaseURL and checks that the server answers.

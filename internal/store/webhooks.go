@@ -46,8 +46,12 @@ func (s *Store) WebhookEndpointAdd(ctx context.Context, companyID, url string, e
 		eventTypes = []string{}
 	}
 	ep := WebhookEndpoint{CompanyID: companyID, URL: url, EventTypes: eventTypes, Active: true}
-	err := s.pool.QueryRow(ctx, `INSERT INTO webhook_endpoints (company_id, url, secret, event_types) VALUES ($1, $2, $3, $4)
-		RETURNING id, created_at`, companyID, url, secret, eventTypes).Scan(&ep.ID, &ep.CreatedAt)
+	stored, err := s.seal(secret)
+	if err != nil {
+		return WebhookEndpoint{}, "", err
+	}
+	err = s.pool.QueryRow(ctx, `INSERT INTO webhook_endpoints (company_id, url, secret, event_types) VALUES ($1, $2, $3, $4)
+		RETURNING id, created_at`, companyID, url, stored, eventTypes).Scan(&ep.ID, &ep.CreatedAt)
 	return ep, secret, mapError(err, "webhook endpoint of "+companyID)
 }
 
@@ -141,6 +145,9 @@ func (s *Store) webhookDeliverOne(ctx context.Context, deliver func(WebhookMessa
 			return err
 		}
 		found = true
+		if m.Secret, err = s.open(m.Secret); err != nil {
+			return err
+		}
 		a := deliver(m)
 		if _, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (outbox_id, status_code, error, duration_ms)
 			VALUES ($1, nullif($2, 0), nullif($3, ''), $4)`, m.ID, a.StatusCode, a.Err, a.Duration.Milliseconds()); err != nil {
