@@ -155,9 +155,11 @@ type CreateInvoiceInput struct {
 // Idempotent on the workflow ID and confirmation. An invoice number the vendor already used for
 // another invoice of this buyer (a voided one included) is a non-retryable ErrTypeInvoiceNumberTaken.
 func (a *Activities) CreateAPInvoice(ctx context.Context, in CreateInvoiceInput) (int64, error) {
-	inv, err := a.Store.InvoiceCreate(ctx, store.NewInvoice{
-		WorkflowID: in.WorkflowID, Confirmation: in.Confirmation, Tolerance: deref(in.Tolerance), Order: in.Order, Document: in.Document, Event: in.Event,
-	})
+	n := store.NewInvoice{WorkflowID: in.WorkflowID, Confirmation: in.Confirmation, Order: in.Order, Document: in.Document, Event: in.Event}
+	if in.Tolerance != nil {
+		n.Tolerance = *in.Tolerance
+	}
+	inv, err := a.Store.InvoiceCreate(ctx, n)
 	if errors.Is(err, store.ErrConflict) {
 		return 0, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("invoice_number %q is already used by another invoice of vendor %s for buyer %s",
@@ -222,13 +224,4 @@ func (a *Activities) Notify(ctx context.Context, n Notification) error {
 		return nil
 	}
 	return a.Notifier.Send(ctx, n)
-}
-
-// deref is *p, or the zero value for nil.
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }

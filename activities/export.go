@@ -1,21 +1,19 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/k2kinvoice/autoinvoice/internal/einvoice"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
+	"github.com/k2kinvoice/autoinvoice/internal/webhooks"
 )
 
 // ErrTypeExportRefused: the buyer's accounting system refused the invoice (a 4xx answer), or the
@@ -81,40 +79,23 @@ func (a *Activities) ExportInvoice(ctx context.Context, in ExportInput) (ExportR
 	if err != nil {
 		return ExportResult{}, err
 	}
-	wh, err := standardwebhooks.NewWebhook(cfg.Secret)
-	if err != nil {
-		return ExportResult{}, temporal.NewNonRetryableApplicationError("the buyer's export secret is not valid: "+err.Error(), ErrTypeExportRefused, err)
-	}
-	now := time.Now()
-	signature, err := wh.Sign(in.Key, now, body)
-	if err != nil {
-		return ExportResult{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return ExportResult{}, temporal.NewNonRetryableApplicationError("the buyer's export URL is not valid: "+err.Error(), ErrTypeExportRefused, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", in.Key)
-	req.Header.Set(standardwebhooks.HeaderWebhookID, in.Key)
-	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, fmt.Sprint(now.Unix()))
-	req.Header.Set(standardwebhooks.HeaderWebhookSignature, signature)
-	resp, err := a.exportClient().Do(req)
-	if err != nil {
+	answer, err := webhooks.Post(ctx, exportClient, cfg.URL, cfg.Secret, in.Key, time.Now(), body, http.Header{"Idempotency-Key": {in.Key}})
+	switch {
+	case errors.Is(err, webhooks.ErrEndpoint):
+		return ExportResult{}, temporal.NewNonRetryableApplicationError("the buyer's export: "+err.Error(), ErrTypeExportRefused, err)
+	case err != nil:
 		return ExportResult{}, fmt.Errorf("send to %s: %w", cfg.URL, err)
 	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	switch {
-	case resp.StatusCode/100 == 2:
+	case answer.Code/100 == 2:
 		var r ExportResult
-		_ = json.Unmarshal(answer, &r) // a 2xx without a reference is still taken
+		_ = json.Unmarshal(answer.Body, &r) // a 2xx without a reference is still taken
 		return ExportResult{Reference: invoice.EscapeText(r.Reference, 200)}, nil
-	case resp.StatusCode/100 == 4:
+	case answer.Code/100 == 4:
 		return ExportResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the accounting system refused the invoice: %s: %s",
-			resp.Status, invoice.EscapeText(string(answer), 300)), ErrTypeExportRefused, nil)
+			answer.Status, invoice.EscapeText(string(answer.Body), 300)), ErrTypeExportRefused, nil)
 	}
-	return ExportResult{}, fmt.Errorf("the accounting system answered %s", resp.Status)
+	return ExportResult{}, fmt.Errorf("the accounting system answered %s", answer.Status)
 }
 
 // exportDocument gathers what the accounting system receives.
@@ -144,4 +125,4 @@ func (a *Activities) exportDocument(ctx context.Context, in ExportInput) (Export
 
 // exportClient is the HTTP client of exports: bounded, so a hung accounting system is a failed
 // attempt, retried.
-func (a *Activities) exportClient() *http.Client { return &http.Client{Timeout: 20 * time.Second} }
+var exportClient = &http.Client{Timeout: 20 * time.Second}

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/workflows"
@@ -54,15 +52,11 @@ func (c *Client) IssueCreditNote(ctx context.Context, invoiceWorkflowID string, 
 	id := workflows.CreditNoteWorkflowID(st.InvoiceID, note.Number)
 	in := workflows.IssueCreditNote{Note: note, InvoiceID: st.InvoiceID, InvoiceWorkflowID: invoiceWorkflowID, Invoice: st.Order,
 		SeparateDuties: st.SeparateDuties}
-	opts := client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.AttrVendor.ValueSet(st.Order.VendorID),
-			workflows.AttrBuyer.ValueSet(st.Order.BuyerID), workflows.AttrPONumber.ValueSet(st.Order.PONumber),
-			workflows.AttrInvoiceNumber.ValueSet(st.Order.InvoiceNumber)),
-		StaticSummary: fmt.Sprintf("credit note %s: %s against invoice %s (PO %s)", note.Number,
-			invoice.FormatMoney(note.TotalMinor, note.Currency), st.Order.InvoiceNumber, st.Order.PONumber),
-	}
+	// As its invoice's workflow is started (policies, search attributes), under its own ID and summary.
+	opts := StartOptions(st.Order)
+	opts.ID, opts.StaticDetails = id, ""
+	opts.StaticSummary = fmt.Sprintf("credit note %s: %s against invoice %s (PO %s)", note.Number,
+		invoice.FormatMoney(note.TotalMinor, note.Currency), st.Order.InvoiceNumber, st.Order.PONumber)
 	issue := CreditNoteIssue{WorkflowID: id}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()

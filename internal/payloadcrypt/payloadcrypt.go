@@ -72,22 +72,47 @@ func ParseKeys(spec string) (*Codec, error) {
 // Encode seals each payload (metadata and data) with the writing key.
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
-	aead := c.keys[c.writeID]
 	for i, p := range payloads {
 		plain, err := proto.Marshal(p)
 		if err != nil {
 			return nil, err
 		}
-		nonce := make([]byte, aead.NonceSize())
-		if _, err := rand.Read(nonce); err != nil {
+		sealed, err := c.seal(plain, c.writeID)
+		if err != nil {
 			return nil, err
 		}
 		out[i] = &commonpb.Payload{
 			Metadata: map[string][]byte{MetadataEncoding: []byte(Encoding), MetadataKeyID: []byte(c.writeID)},
-			Data:     aead.Seal(nonce, nonce, plain, []byte(c.writeID)),
+			Data:     sealed,
 		}
 	}
 	return out, nil
+}
+
+// seal seals plain with the writing key, aad bound in: the nonce, then the ciphertext.
+func (c *Codec) seal(plain []byte, aad string) ([]byte, error) {
+	aead := c.keys[c.writeID]
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, plain, []byte(aad)), nil
+}
+
+// open opens what seal sealed with key id (a key of the ring), aad bound in; what names it in errors.
+func (c *Codec) open(data []byte, id, aad, what string) ([]byte, error) {
+	aead, ok := c.keys[id]
+	if !ok {
+		return nil, fmt.Errorf("%s sealed with key %q, which is not in K2K_PAYLOAD_KEYS", what, id)
+	}
+	if len(data) < aead.NonceSize() {
+		return nil, fmt.Errorf("%s is too short", what)
+	}
+	plain, err := aead.Open(nil, data[:aead.NonceSize()], data[aead.NonceSize():], []byte(aad))
+	if err != nil {
+		return nil, fmt.Errorf("%s sealed with key %q does not open: %w", what, id, err)
+	}
+	return plain, nil
 }
 
 // Decode opens payloads this codec sealed, with the key each names, and passes others through.
@@ -99,17 +124,9 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 			continue
 		}
 		id := string(p.GetMetadata()[MetadataKeyID])
-		aead, ok := c.keys[id]
-		if !ok {
-			return nil, fmt.Errorf("payload sealed with key %q, which is not in K2K_PAYLOAD_KEYS", id)
-		}
-		if len(p.GetData()) < aead.NonceSize() {
-			return nil, errors.New("encrypted payload is too short")
-		}
-		nonce, sealed := p.GetData()[:aead.NonceSize()], p.GetData()[aead.NonceSize():]
-		plain, err := aead.Open(nil, nonce, sealed, []byte(id))
+		plain, err := c.open(p.GetData(), id, id, "payload")
 		if err != nil {
-			return nil, fmt.Errorf("payload sealed with key %q does not open: %w", id, err)
+			return nil, err
 		}
 		var decoded commonpb.Payload
 		if err := proto.Unmarshal(plain, &decoded); err != nil {
@@ -132,12 +149,10 @@ const sealedPrefix = "sealed:"
 // SealText seals a secret to store (a webhook or accounting export signing secret) with the
 // writing key; the key's ID is bound in as additional data.
 func (c *Codec) SealText(plain string) (string, error) {
-	aead := c.keys[c.writeID]
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
+	sealed, err := c.seal([]byte(plain), "text:"+c.writeID)
+	if err != nil {
 		return "", err
 	}
-	sealed := aead.Seal(nonce, nonce, []byte(plain), []byte("text:"+c.writeID))
 	return sealedPrefix + c.writeID + ":" + base64.StdEncoding.EncodeToString(sealed), nil
 }
 
@@ -148,18 +163,11 @@ func (c *Codec) OpenText(stored string) (string, error) {
 	if !sealed {
 		return stored, nil
 	}
-	id, b64, ok := strings.Cut(rest, ":")
-	aead, known := c.keys[id]
-	if !ok || !known {
-		return "", fmt.Errorf("stored secret sealed with key %q, which is not in K2K_PAYLOAD_KEYS", id)
-	}
+	id, b64, _ := strings.Cut(rest, ":")
 	data, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil || len(data) < aead.NonceSize() {
+	if err != nil {
 		return "", errors.New("stored secret is not a sealed text")
 	}
-	plain, err := aead.Open(nil, data[:aead.NonceSize()], data[aead.NonceSize():], []byte("text:"+id))
-	if err != nil {
-		return "", fmt.Errorf("stored secret sealed with key %q does not open: %w", id, err)
-	}
-	return string(plain), nil
+	plain, err := c.open(data, id, "text:"+id, "stored secret")
+	return string(plain), err
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -100,17 +99,8 @@ func setConnection(ctx context.Context, tx pgx.Tx, c invoice.Connection, action,
 		Scan(&id, &ch.At); err != nil {
 		return err
 	}
-	eventType := invoice.ConnectionEventType(action)
-	payload, err := json.Marshal(map[string]any{"type": eventType, "timestamp": ch.At.UTC(), "data": ch})
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO webhook_outbox (endpoint_id, event_key, event_type, ordering_key, payload)
-		SELECT ep.id, $1, $2, $3, $4 FROM webhook_endpoints ep
-		WHERE ep.active AND ep.company_id IN ($5, $6) AND (cardinality(ep.event_types) = 0 OR $2 = ANY (ep.event_types))`,
-		fmt.Sprintf("connection-change/%d", id), eventType, "k2k-connection/"+c.VendorID+"/"+c.BuyerID, payload, c.VendorID, c.BuyerID)
-	return err
+	return enqueueWebhook(ctx, tx, fmt.Sprintf("connection-change/%d", id), invoice.ConnectionEventType(action),
+		"k2k-connection/"+c.VendorID+"/"+c.BuyerID, ch.At, ch, c.VendorID, c.BuyerID)
 }
 
 // Connections lists the company's K2K connections, as vendor and as buyer.

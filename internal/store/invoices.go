@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -202,33 +201,25 @@ func (s *Store) EventRecord(ctx context.Context, e invoice.Event) error {
 
 // insertEvent appends e; a key already stored (a concurrent retry) is left as it is. Every
 // audit row is written through here, its texts made storable whatever a refused request held. In
-// the same statement, a row that is new goes to the webhook outbox of every active endpoint of
-// the vendor and of the buyer that takes its type: the transactional outbox, so an event is
+// the same transaction, a row that is new goes to the webhook outbox (enqueueWebhook): an event is
 // delivered if and only if it was recorded.
 func insertEvent(ctx context.Context, tx pgx.Tx, e invoice.Event) error {
 	e = e.Storable()
-	payload, err := json.Marshal(WebhookPayload{Type: e.Type(), Timestamp: e.OccurredAt.UTC(), Data: e})
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `
-		WITH recorded AS (
-			INSERT INTO invoice_events (event_key, workflow_id, invoice_id, vendor_id, buyer_id, po_number,
-				kind, action, actor_company_id, actor_user_id, actor_role, from_status, to_status, code,
-				reason, occurred_at, update_pending, revision, credit_note_id)
-			VALUES ($1, $2, nullif($3, 0), $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''),
-				nullif($11, ''), nullif($12, ''), nullif($13, ''), nullif($14, ''), nullif($15, ''), $16,
-				$17, nullif($18, 0), nullif($19, 0))
-			ON CONFLICT (event_key) DO NOTHING
-			RETURNING event_key)
-		INSERT INTO webhook_outbox (endpoint_id, event_key, event_type, ordering_key, payload)
-		SELECT ep.id, recorded.event_key, $20, $2, $21
-		FROM recorded JOIN webhook_endpoints ep ON ep.active AND ep.company_id IN ($4, $5)
-			AND (cardinality(ep.event_types) = 0 OR $20 = ANY (ep.event_types))`,
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO invoice_events (event_key, workflow_id, invoice_id, vendor_id, buyer_id, po_number,
+			kind, action, actor_company_id, actor_user_id, actor_role, from_status, to_status, code,
+			reason, occurred_at, update_pending, revision, credit_note_id)
+		VALUES ($1, $2, nullif($3, 0), $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''),
+			nullif($11, ''), nullif($12, ''), nullif($13, ''), nullif($14, ''), nullif($15, ''), $16,
+			$17, nullif($18, 0), nullif($19, 0))
+		ON CONFLICT (event_key) DO NOTHING`,
 		e.Key, e.WorkflowID, e.InvoiceID, e.VendorID, e.BuyerID, e.PONumber, string(e.Kind), string(e.Action),
 		e.Actor.CompanyID, e.Actor.UserID, string(e.Actor.Role), string(e.From), string(e.To), e.Code,
-		e.Reason, e.OccurredAt, e.UpdatePending, e.Revision, e.CreditNoteID, e.Type(), payload)
-	return err
+		e.Reason, e.OccurredAt, e.UpdatePending, e.Revision, e.CreditNoteID)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	return enqueueWebhook(ctx, tx, e.Key, e.Type(), e.WorkflowID, e.OccurredAt, e, e.VendorID, e.BuyerID)
 }
 
 // EventsByWorkflowID lists a workflow's audit events in the order they were recorded.

@@ -14,12 +14,33 @@ import (
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 )
 
-// WebhookPayload is the body of every webhook message: Standard Webhooks' type, timestamp and
-// data, the data being the audit event.
+// WebhookPayload is the body of a webhook message about an invoice or a credit note: Standard
+// Webhooks' type, timestamp and data, the data being the audit event. (A connection change's
+// message has the same form, its data a ConnectionChange.)
 type WebhookPayload struct {
 	Type      string        `json:"type"`
 	Timestamp time.Time     `json:"timestamp"`
 	Data      invoice.Event `json:"data"`
+}
+
+// enqueueWebhook writes a message about what happened to the outbox of every active endpoint of
+// the companies that takes its type, in the caller's transaction: the event key names it, the
+// ordering key orders it among its kin, data goes into the Standard Webhooks body.
+func enqueueWebhook(ctx context.Context, tx pgx.Tx, eventKey, eventType, orderingKey string, at time.Time, data any, companies ...string) error {
+	payload, err := json.Marshal(struct {
+		Type      string    `json:"type"`
+		Timestamp time.Time `json:"timestamp"`
+		Data      any       `json:"data"`
+	}{eventType, at.UTC(), data})
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO webhook_outbox (endpoint_id, event_key, event_type, ordering_key, payload)
+		SELECT ep.id, $1, $2, $3, $4 FROM webhook_endpoints ep
+		WHERE ep.active AND ep.company_id = ANY ($5) AND (cardinality(ep.event_types) = 0 OR $2 = ANY (ep.event_types))`,
+		eventKey, eventType, orderingKey, payload, companies)
+	return err
 }
 
 // WebhookEndpoint is a company's registered receiver of its invoices' events.

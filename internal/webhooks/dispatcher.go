@@ -6,15 +6,11 @@
 package webhooks
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
-
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/k2kinvoice/autoinvoice/internal/store"
 )
@@ -77,35 +73,16 @@ func (d *Dispatcher) Deliver(ctx context.Context, m store.WebhookMessage) store.
 		}
 		return a
 	}
-	wh, err := standardwebhooks.NewWebhook(m.Secret)
-	if err != nil {
-		return attempt(0, err)
-	}
 	now := time.Now
 	if d.Now != nil {
 		now = d.Now
 	}
-	at := now()
-	signature, err := wh.Sign(m.MessageID(), at, m.Payload)
+	answer, err := Post(ctx, d.Client, m.URL, m.Secret, m.MessageID(), now(), m.Payload, nil)
 	if err != nil {
 		return attempt(0, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, bytes.NewReader(m.Payload))
-	if err != nil {
-		return attempt(0, err)
+	if answer.Code/100 != 2 {
+		return attempt(answer.Code, fmt.Errorf("the endpoint answered %s", answer.Status))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(standardwebhooks.HeaderWebhookID, m.MessageID())
-	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, fmt.Sprint(at.Unix()))
-	req.Header.Set(standardwebhooks.HeaderWebhookSignature, signature)
-	resp, err := d.Client.Do(req)
-	if err != nil {
-		return attempt(0, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return attempt(resp.StatusCode, fmt.Errorf("the endpoint answered %s", resp.Status))
-	}
-	return attempt(resp.StatusCode, nil)
+	return attempt(answer.Code, nil)
 }
