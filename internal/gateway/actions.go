@@ -115,15 +115,27 @@ func (s *Server) actionRequest(w http.ResponseWriter, r *http.Request, body any,
 	if !s.decodeJSON(w, r, body) {
 		return "", invoice.Actor{}, false
 	}
-	key := principal(r)
-	user := r.Header.Get("K2K-User")
-	if user == "" {
-		user = "api-key:" + key.Label
-	} else if rule := checkHeaderValue(user); rule != "" {
-		badRequest(w, "K2K-User "+rule, invoice.FieldError{Field: "K2K-User", Rule: rule})
+	user, ok := requestUser(w, r)
+	if !ok {
 		return "", invoice.Actor{}, false
 	}
+	key := principal(r)
 	return action, invoice.Actor{CompanyID: key.CompanyID, UserID: user, Role: key.Role}, true
+}
+
+// requestUser is the user a request acts as, for the audit log: the one its K2K-User header
+// names, else "api-key:" and the key's label. A malformed K2K-User is answered 400 here (ok false):
+// every route that records who acted reads the header through it.
+func requestUser(w http.ResponseWriter, r *http.Request) (user string, ok bool) {
+	user = r.Header.Get("K2K-User")
+	if user == "" {
+		return "api-key:" + principal(r).Label, true
+	}
+	if rule := checkHeaderValue(user); rule != "" {
+		badRequest(w, "K2K-User "+rule, invoice.FieldError{Field: "K2K-User", Rule: rule})
+		return "", false
+	}
+	return user, true
 }
 
 // admissible checks what the gateway can before the workflow: the request itself, and that the

@@ -45,14 +45,11 @@ type ConnectionList struct {
 	Connections []invoice.Connection `json:"connections"`
 }
 
-// changer is who a request changes things as: the K2K-User it names (else the key's label) and its key.
-func changer(r *http.Request) store.Changer {
-	key := principal(r)
-	user := r.Header.Get("K2K-User")
-	if user == "" || checkHeaderValue(user) != "" {
-		user = "api-key:" + key.Label
-	}
-	return store.Changer{UserID: user, APIKeyID: key.ID}
+// changer is who a request changes things as: its user (requestUser) and its key. A malformed
+// K2K-User is answered 400 here (ok false).
+func changer(w http.ResponseWriter, r *http.Request) (store.Changer, bool) {
+	user, ok := requestUser(w, r)
+	return store.Changer{UserID: user, APIKeyID: principal(r).ID}, ok
 }
 
 func (s *Server) settingsView(w http.ResponseWriter, r *http.Request, c store.Company) {
@@ -83,12 +80,16 @@ func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &p) {
 		return
 	}
+	by, ok := changer(w, r)
+	if !ok {
+		return
+	}
 	if p == (SettingsPatch{}) {
 		invalid(w, invoice.FieldError{Field: "body", Rule: "must name at least one of auto_invoice_sync, accept_k2k_invoices, separate_duties"})
 		return
 	}
 	c, err := s.Store.CompanySettingsChange(r.Context(), principal(r).CompanyID, store.CompanySettings{AutoInvoiceSync: p.AutoInvoiceSync,
-		AcceptK2KInvoices: p.AcceptK2KInvoices, SeparateDuties: p.SeparateDuties}, changer(r))
+		AcceptK2KInvoices: p.AcceptK2KInvoices, SeparateDuties: p.SeparateDuties}, by)
 	if err != nil {
 		s.internal(w, err)
 		return
@@ -144,6 +145,10 @@ func (s *Server) actOnConnection(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) connectionAct(w http.ResponseWriter, r *http.Request, vendorID, buyerID string, action invoice.ConnectionAction, status int) {
+	by, ok := changer(w, r)
+	if !ok {
+		return
+	}
 	key := principal(r)
 	missing, err := s.Store.CompaniesMissing(r.Context(), vendorID, buyerID)
 	if err != nil {
@@ -154,7 +159,7 @@ func (s *Server) connectionAct(w http.ResponseWriter, r *http.Request, vendorID,
 		invalid(w, invoice.FieldError{Field: "company", Rule: missing[0] + " is not a known company"})
 		return
 	}
-	c, err := s.Store.ConnectionAct(r.Context(), vendorID, buyerID, action, key.CompanyID, changer(r))
+	c, err := s.Store.ConnectionAct(r.Context(), vendorID, buyerID, action, key.CompanyID, by)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -196,6 +201,10 @@ func (s *Server) putAccountingExport(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &b) {
 		return
 	}
+	by, ok := changer(w, r)
+	if !ok {
+		return
+	}
 	var fields []invoice.FieldError
 	if rule := invoice.CheckHTTPURL(b.URL); rule != "" {
 		fields = append(fields, invoice.FieldError{Field: "url", Rule: rule})
@@ -214,7 +223,7 @@ func (s *Server) putAccountingExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	enabled := b.Enabled == nil || *b.Enabled
-	if err := s.Store.AccountingExportSet(r.Context(), company, b.URL, b.Secret, enabled, changer(r)); err != nil {
+	if err := s.Store.AccountingExportSet(r.Context(), company, b.URL, b.Secret, enabled, by); err != nil {
 		s.internal(w, err)
 		return
 	}

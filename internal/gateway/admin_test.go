@@ -239,3 +239,36 @@ func TestAdminWebhooks(t *testing.T) {
 		t.Errorf("another company lists %+v", l.Endpoints)
 	}
 }
+
+// TestAdminRoutesRefuseAMalformedUser: every admin route that changes something answers a
+// malformed K2K-User with 400 naming the header, as the invoice actions do, and changes nothing:
+// the audit log never names someone the request did not.
+func TestAdminRoutesRefuseAMalformedUser(t *testing.T) {
+	ctx := context.Background()
+	p := newParty(t)
+	v, b := p.Order.VendorID, p.Order.BuyerID
+	vendorAdmin, buyerAdmin := apiKey(t, v, invoice.RoleAdmin), apiKey(t, b, invoice.RoleAdmin)
+	bad := map[string]string{"K2K-User": "jürgen"}
+	send := func(method, path, token, body string) answer {
+		return call{method: method, path: path, token: token, idem: newIdem(), ctype: "application/json", body: []byte(body), header: bad}.send(t)
+	}
+	refused := want{status: http.StatusBadRequest, slug: "bad-request", title: "The request cannot be read",
+		fields: [][2]string{{"K2K-User", "printable ASCII"}}}
+	problem(t, send(http.MethodPatch, "/v1/admin/settings", buyerAdmin, `{"separate_duties": true}`), refused)
+	problem(t, send(http.MethodPut, "/v1/admin/accounting-export", buyerAdmin, `{"url": "https://acc.example/k2k", "secret": "whsec_c2VjcmV0"}`), refused)
+	problem(t, send(http.MethodPost, "/v1/admin/connections", vendorAdmin, fmt.Sprintf(`{"vendor_id": %q, "buyer_id": %q}`, v, b)), refused)
+	problem(t, send(http.MethodPost, fmt.Sprintf("/v1/admin/connections/%s/%s/suspend", v, b), buyerAdmin, `{}`), refused)
+
+	settings := decode[gateway.SettingsView](t, get(t, "/v1/admin/settings", buyerAdmin), http.StatusOK)
+	if settings.SeparateDuties || len(settings.Changes) != 0 {
+		t.Errorf("settings after refused changes: %+v, want unchanged and no audit row", settings)
+	}
+	problem(t, get(t, "/v1/admin/accounting-export", buyerAdmin), want{status: http.StatusNotFound, slug: "not-found", title: "Not found"})
+	cs, err := deps.Store.Connections(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Status != invoice.ConnectionActive {
+		t.Errorf("connections after refused changes: %+v, want the one active connection", cs)
+	}
+}
