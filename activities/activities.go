@@ -53,8 +53,6 @@ type Activities struct {
 	Store       *store.Store
 	Blobs       *blob.Store
 	MaxPDFBytes int64
-	// Notifier delivers reminders to a hook; nil when none is configured.
-	Notifier *Notifier
 }
 
 // EligibilityInput names the two companies of an order.
@@ -215,13 +213,4 @@ func (a *Activities) ReviseInvoice(ctx context.Context, in ReviseInput) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStatusConflict, err)
 	}
 	return permanent(err)
-}
-
-// Notify delivers a notification to the configured hook, and does nothing when none is
-// configured. Receivers get the event key as Idempotency-Key: a retry may deliver twice.
-func (a *Activities) Notify(ctx context.Context, n Notification) error {
-	if a.Notifier == nil {
-		return nil
-	}
-	return a.Notifier.Send(ctx, n)
 }

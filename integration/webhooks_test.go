@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,47 +16,82 @@ import (
 
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
 	"github.com/k2kinvoice/autoinvoice/internal/store"
+	"github.com/k2kinvoice/autoinvoice/workflows"
 )
+
+// webhookReceiver is a company's webhook endpoint in a test. It verifies every message with the
+// endpoint's secret (set once registered) and keeps the first payload of each webhook-id.
+type webhookReceiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	mu     sync.Mutex
+	secret string
+	ids    map[string]bool
+	got    []store.WebhookPayload
+}
+
+func newWebhookReceiver(t *testing.T) *webhookReceiver {
+	r := &webhookReceiver{t: t, ids: map[string]bool{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		wh, err := standardwebhooks.NewWebhook(r.secret)
+		if err == nil {
+			err = wh.Verify(body, req.Header)
+		}
+		if err != nil {
+			t.Errorf("webhook %s does not verify: %v", req.Header.Get("webhook-id"), err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var p store.WebhookPayload
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Errorf("webhook %s: %v", req.Header.Get("webhook-id"), err)
+		}
+		if id := req.Header.Get("webhook-id"); !r.ids[id] {
+			r.ids[id] = true
+			r.got = append(r.got, p)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *webhookReceiver) setSecret(secret string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secret = secret
+}
+
+// await waits up to d for n messages and returns those received.
+func (r *webhookReceiver) await(n int, d time.Duration) []store.WebhookPayload {
+	deadline := time.Now().Add(d)
+	for {
+		r.mu.Lock()
+		got := append([]store.WebhookPayload(nil), r.got...)
+		r.mu.Unlock()
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // TestWebhooksFollowAnInvoice: a buyer's endpoint, registered with the starter, receives every
 // audit event of its invoice from the worker's dispatcher, in order, signed: creation,
 // transitions, a refusal, and the credit note's events.
 func TestWebhooksFollowAnInvoice(t *testing.T) {
 	o := eligible(t)
-	var mu sync.Mutex
-	var secret string
-	var got []string
-	ids := map[string]bool{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		wh, err := standardwebhooks.NewWebhook(secret)
-		if err == nil {
-			err = wh.Verify(body, r.Header)
-		}
-		if err != nil {
-			t.Errorf("webhook %s does not verify: %v", r.Header.Get("webhook-id"), err)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var p store.WebhookPayload
-		_ = json.Unmarshal(body, &p)
-		if id := r.Header.Get("webhook-id"); !ids[id] {
-			ids[id] = true
-			got = append(got, strings.Join(strings.Fields(fmt.Sprintf("%s %s %s", p.Type, p.Data.Action, p.Data.To)), " "))
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	defer srv.Close()
-	code, stdout, stderr := runStarter(t, "webhook", "add", "--company", o.BuyerID, "--url", srv.URL)
+	rec := newWebhookReceiver(t)
+	code, stdout, stderr := runStarter(t, "webhook", "add", "--company", o.BuyerID, "--url", rec.srv.URL)
 	_, after, found := strings.Cut(stdout, "secret     ")
 	if code != 0 || !found {
 		t.Fatalf("webhook add: exit %d\n%s%s", code, stdout, stderr)
 	}
-	mu.Lock()
-	secret, _, _ = strings.Cut(after, " ")
-	mu.Unlock()
+	secret, _, _ := strings.Cut(after, " ")
+	rec.setSecret(secret)
 	// Stored sealed with the payload key ring, never as given.
 	if n := count(t, `SELECT count(*) FROM webhook_endpoints WHERE company_id = $1 AND secret LIKE 'sealed:%' AND secret NOT LIKE '%' || $2 || '%'`,
 		o.BuyerID, strings.TrimPrefix(secret, "whsec_")); n != 1 {
@@ -74,18 +110,10 @@ func TestWebhooksFollowAnInvoice(t *testing.T) {
 	issue(t, st.WorkflowID, creditNote(o, "CN-HOOK", 100))
 	want := []string{"invoice.created AP", "invoice.refused approve_payment AP", "invoice.transition approve AA",
 		"invoice.transition approve_payment A", "invoice.transition mark_paid P", "credit_note.created AP"}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	var got []string
+	for _, p := range rec.await(len(want), 20*time.Second) {
+		got = append(got, strings.Join(strings.Fields(fmt.Sprintf("%s %s %s", p.Type, p.Data.Action, p.Data.To)), " "))
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	// The credit note's events are ordered among themselves, not with the invoice's: compare each stream.
 	var inv, notes []string
 	for _, g := range got {
@@ -101,5 +129,50 @@ func TestWebhooksFollowAnInvoice(t *testing.T) {
 	if n := count(t, `SELECT count(*) FROM webhook_deliveries d JOIN webhook_outbox o ON o.id = d.outbox_id
 		JOIN webhook_endpoints e ON e.id = o.endpoint_id WHERE e.company_id = $1 AND d.status_code = 200`, o.BuyerID); n < len(want) {
 		t.Errorf("%d successful deliveries logged, want at least %d", n, len(want))
+	}
+}
+
+// TestWebhooksCarryReminders: a reminder reaches the vendor's endpoint (filtered on
+// invoice.reminder) as a webhook event naming the side the invoice waits on and which reminder of
+// the stay it is: the buyer in AP, the vendor in D. The audit rows say the same.
+func TestWebhooksCarryReminders(t *testing.T) {
+	o := eligible(t)
+	rec := newWebhookReceiver(t)
+	ep, secret, err := deps.Store.WebhookEndpointAdd(within(t, 5*time.Second), o.VendorID, rec.srv.URL, []string{"invoice.reminder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = deps.Store.WebhookEndpointSetActive(context.Background(), ep.ID, false) })
+	rec.setSecret(secret)
+	run := startInvoice(t, workflows.ConfirmOrder{Order: o, Reminders: workflows.ReminderPolicy{AP: 2 * time.Second, D: 2 * time.Second, Max: 1}})
+	got := rec.await(1, 30*time.Second)
+	if len(got) != 1 {
+		t.Fatalf("%d reminders received in AP, want 1", len(got))
+	}
+	mustAccept(t, run.GetID(), invoice.ActionRequest{Action: invoice.ActionDispute, Actor: buyer(o, "alice", invoice.RoleProcurement),
+		IdempotencyKey: "dispute", Reason: "quantities differ from the delivery note"}, invoice.StatusD)
+	got = rec.await(2, 30*time.Second)
+	mustAccept(t, run.GetID(), invoice.ActionRequest{Action: invoice.ActionVoid, Actor: vendorActor(o),
+		IdempotencyKey: "void", Reason: "a corrected invoice follows"}, invoice.StatusV)
+	var seen []string
+	for _, p := range got {
+		seen = append(seen, fmt.Sprintf("%s in %s waiting on %s, reminder %d", p.Type, p.Data.From, p.Data.WaitingOn, p.Data.Reminder))
+	}
+	want := []string{"invoice.reminder in AP waiting on buyer, reminder 1", "invoice.reminder in D waiting on vendor, reminder 1"}
+	if strings.Join(seen, " | ") != strings.Join(want, " | ") {
+		t.Errorf("reminders received\n %s\nwant\n %s", strings.Join(seen, " | "), strings.Join(want, " | "))
+	}
+	events, err := deps.Store.EventsByWorkflowID(within(t, 5*time.Second), run.GetID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range events {
+		if e.Kind == invoice.EventReminder {
+			rows = append(rows, fmt.Sprintf("invoice.reminder in %s waiting on %s, reminder %d", e.From, e.WaitingOn, e.Reminder))
+		}
+	}
+	if strings.Join(rows, " | ") != strings.Join(want, " | ") {
+		t.Errorf("reminder audit rows\n %s\nwant\n %s", strings.Join(rows, " | "), strings.Join(want, " | "))
 	}
 }

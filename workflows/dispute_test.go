@@ -141,7 +141,7 @@ func TestDispute_RemindsTheVendor(t *testing.T) {
 	h.assertEvents(events, wantCreated, transition(invoice.ActionDispute, invoice.StatusAP, invoice.StatusD),
 		wantReminder(invoice.StatusD), transition(invoice.ActionVoid, invoice.StatusD, invoice.StatusV))
 	if len(events) == 4 {
-		checkReminder(t, h, events[2], h.notifications(), invoice.StatusD, t0.Add(time.Hour), 1, DefaultReminders.Max,
+		checkReminder(t, events[2], invoice.StatusD, t0.Add(time.Hour), 1, DefaultReminders.Max,
 			"the vendor to update or void the disputed invoice")
 	}
 }

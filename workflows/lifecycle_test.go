@@ -975,17 +975,30 @@ func TestUpdate_AcceptedByValidatorRefusedWhenApplied(t *testing.T) {
 
 // ---- 3. Reminders ----
 
-// checkReminder checks a reminder event and the notification sent for it.
-func checkReminder(t *testing.T, h *harness, e invoice.Event, notes []activities.Notification, in invoice.Status,
-	since time.Time, n, max int, waitingFor string) {
+// checkReminder checks a reminder event: n of max in status in, whose stay began at since,
+// waiting for waitingFor, on the vendor in D and on the buyer elsewhere.
+func checkReminder(t *testing.T, e invoice.Event, in invoice.Status, since time.Time, n, max int, waitingFor string) {
 	t.Helper()
 	if e.Kind != invoice.EventReminder || e.From != in || e.To != in || e.Code != "waiting_in_"+string(in) ||
 		e.InvoiceID != testInvoiceID || e.Actor != (invoice.Actor{}) || e.Action != "" {
 		t.Errorf("reminder event = %+v", e)
 	}
-	if !strings.Contains(e.Reason, fmt.Sprintf("reminder %d of %d", n, max)) || !strings.Contains(e.Reason, waitingFor) {
-		t.Errorf("reminder reason %q, want reminder %d of %d, waiting for %s", e.Reason, n, max, waitingFor)
+	want := fmt.Sprintf("since %s, waiting for %s; reminder %d of %d", since.UTC().Format(time.RFC3339), waitingFor, n, max)
+	if !strings.Contains(e.Reason, want) {
+		t.Errorf("reminder reason %q, want it to say %q", e.Reason, want)
 	}
+	waitingOn := invoice.PartyBuyer
+	if in == invoice.StatusD {
+		waitingOn = invoice.PartyVendor
+	}
+	if e.WaitingOn != waitingOn || e.Reminder != n {
+		t.Errorf("reminder waiting_on %q reminder %d, want %q and %d", e.WaitingOn, e.Reminder, waitingOn, n)
+	}
+}
+
+// checkNotification checks the Notify call a run older than shapeWebhooks makes for reminder e.
+func checkNotification(t *testing.T, h *harness, e invoice.Event, notes []activities.Notification, since time.Time, waitingFor string) {
+	t.Helper()
 	var note *activities.Notification
 	for i := range notes {
 		if notes[i].EventKey == e.Key {
@@ -1002,9 +1015,41 @@ func checkReminder(t *testing.T, h *harness, e invoice.Event, notes []activities
 	o := testOrder()
 	if note.Kind != string(invoice.EventReminder) || note.WorkflowID != h.wid || note.VendorID != testVendor ||
 		note.BuyerID != testBuyer || note.PONumber != testPO || note.InvoiceNumber != o.InvoiceNumber ||
-		note.Status != in || note.WaitingFor != waitingFor || !note.Since.Equal(since) || note.Reminder != n ||
-		(note.WaitingOn == invoice.PartyVendor) != (in == invoice.StatusD) {
-		t.Errorf("notification = %+v, want reminder %d in %s since %v waiting for %s", *note, n, in, since, waitingFor)
+		note.Status != e.From || note.WaitingFor != waitingFor || !note.Since.Equal(since) || note.Reminder != e.Reminder ||
+		note.WaitingOn != e.WaitingOn {
+		t.Errorf("notification = %+v, want the one of reminder %+v since %v waiting for %s", *note, e, since, waitingFor)
+	}
+}
+
+// Reminders on every version of the local-steps marker: the same reminder event on each; runs
+// older than shapeWebhooks also run the retired Notify for it (so their histories replay), the
+// current one does not.
+func TestReminders_NotifyOnlyOnOlderRuns(t *testing.T) {
+	for _, v := range everyShape {
+		t.Run(fmt.Sprintf("version %d", v), func(t *testing.T) {
+			h := harnessAtShape(t, v)
+			h.env.OnGetVersion(changeKeepCurrency, workflow.DefaultVersion, workflow.Version(1)).Return(workflow.Version(1)).Maybe()
+			h.env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Maybe()
+			h.happyPath(73 * time.Hour)
+			h.runWith(ConfirmOrder{Order: testOrder(), Reminders: ReminderPolicy{AP: 72 * time.Hour, Max: 1}})
+			h.assertPaid()
+			events := h.recorded()
+			if len(events) < 2 {
+				t.Fatalf("events %+v, want the reminder second", events)
+			}
+			checkReminder(t, events[1], invoice.StatusAP, t0, 1, 1, "buyer procurement to approve")
+			notes := h.notifications()
+			if v >= shapeWebhooks {
+				if len(notes) != 0 {
+					t.Errorf("version %d ran Notify: %+v", v, notes)
+				}
+				return
+			}
+			if len(notes) != 1 {
+				t.Errorf("version %d: %d notifications, want 1: %+v", v, len(notes), notes)
+			}
+			checkNotification(t, h, events[1], notes, t0, "buyer procurement to approve")
+		})
 	}
 }
 
@@ -1013,15 +1058,11 @@ func checkReminder(t *testing.T, h *harness, e invoice.Event, notes []activities
 func TestReminders_PolicyAndCap(t *testing.T) {
 	h := newHarness(t)
 	h.env.SetStartTime(t0)
-	type snap struct {
-		s     State
-		notes int
-	}
-	snaps := map[string]*snap{}
+	snaps := map[string]*State{}
 	look := func(name string, at time.Duration) {
-		sn := &snap{}
+		sn := &State{}
 		snaps[name] = sn
-		h.at(at, func() { sn.s, sn.notes = h.state(), len(h.notifications()) })
+		h.at(at, func() { *sn = h.state() })
 	}
 	look("71h", 71*time.Hour)
 	look("73h", 73*time.Hour)
@@ -1038,9 +1079,8 @@ func TestReminders_PolicyAndCap(t *testing.T) {
 	events := h.recorded()
 	h.assertEvents(events, wantCreated, wantReminder(invoice.StatusAP), wantReminder(invoice.StatusAP), wantApprove,
 		wantReminder(invoice.StatusAA), wantReminder(invoice.StatusAA), wantApprovePayment, wantMarkPaid)
-	notes := h.notifications()
-	if len(notes) != 4 {
-		t.Errorf("notifications = %d, want 4: %+v", len(notes), notes)
+	if notes := h.notifications(); len(notes) != 0 {
+		t.Errorf("Notify ran on the current version: %+v", notes)
 	}
 	if len(events) != 8 {
 		t.FailNow()
@@ -1059,30 +1099,30 @@ func TestReminders_PolicyAndCap(t *testing.T) {
 			t.Errorf("AA reminder %d after %v in AA, want %v", i-3, got, d)
 		}
 	}
-	checkReminder(t, h, events[1], notes, invoice.StatusAP, created, 1, 2, "buyer procurement to approve")
-	checkReminder(t, h, events[2], notes, invoice.StatusAP, created, 2, 2, "buyer procurement to approve")
-	checkReminder(t, h, events[4], notes, invoice.StatusAA, approved, 1, 2, "buyer accounting to approve payment")
-	checkReminder(t, h, events[5], notes, invoice.StatusAA, approved, 2, 2, "buyer accounting to approve payment")
+	checkReminder(t, events[1], invoice.StatusAP, created, 1, 2, "buyer procurement to approve")
+	checkReminder(t, events[2], invoice.StatusAP, created, 2, 2, "buyer procurement to approve")
+	checkReminder(t, events[4], invoice.StatusAA, approved, 1, 2, "buyer accounting to approve payment")
+	checkReminder(t, events[5], invoice.StatusAA, approved, 2, 2, "buyer accounting to approve payment")
 
 	for name, want := range map[string]struct {
 		status       invoice.Status
-		sent, notes  int
+		sent         int
 		transitions  int
 		statusSince  time.Time
 		eventsBefore int
 	}{
-		"71h":  {invoice.StatusAP, 0, 0, 0, created, 1},
-		"73h":  {invoice.StatusAP, 1, 1, 0, created, 2},
-		"145h": {invoice.StatusAP, 2, 2, 0, created, 3},
-		"249h": {invoice.StatusAP, 2, 2, 0, created, 3},
-		"297h": {invoice.StatusAA, 0, 2, 1, approved, 4},
-		"299h": {invoice.StatusAA, 1, 3, 1, approved, 5},
+		"71h":  {invoice.StatusAP, 0, 0, created, 1},
+		"73h":  {invoice.StatusAP, 1, 0, created, 2},
+		"145h": {invoice.StatusAP, 2, 0, created, 3},
+		"249h": {invoice.StatusAP, 2, 0, created, 3},
+		"297h": {invoice.StatusAA, 0, 1, approved, 4},
+		"299h": {invoice.StatusAA, 1, 1, approved, 5},
 	} {
-		sn := snaps[name].s
-		if sn.Status != want.status || sn.RemindersSent != want.sent || snaps[name].notes != want.notes ||
+		sn := snaps[name]
+		if sn.Status != want.status || sn.RemindersSent != want.sent ||
 			len(sn.Transitions) != want.transitions || !sn.StatusSince.Equal(want.statusSince) || sn.EventSeq != want.eventsBefore {
-			t.Errorf("at %s: status %s reminders_sent %d notifications %d transitions %d since %v event_seq %d, want %+v",
-				name, sn.Status, sn.RemindersSent, snaps[name].notes, len(sn.Transitions), sn.StatusSince, sn.EventSeq, want)
+			t.Errorf("at %s: status %s reminders_sent %d transitions %d since %v event_seq %d, want %+v",
+				name, sn.Status, sn.RemindersSent, len(sn.Transitions), sn.StatusSince, sn.EventSeq, want)
 		}
 	}
 	if s.Reminders != (ReminderPolicy{AP: 72 * time.Hour, AA: 48 * time.Hour, Max: 2}) {
@@ -1109,21 +1149,17 @@ func TestReminders_DefaultPolicy(t *testing.T) {
 	if len(events) != 8 {
 		t.FailNow()
 	}
-	notes := h.notifications()
 	for i := 1; i <= 3; i++ {
 		if got := events[i].OccurredAt.Sub(t0); got != time.Duration(i)*72*time.Hour {
 			t.Errorf("AP reminder %d after %v", i, got)
 		}
-		checkReminder(t, h, events[i], notes, invoice.StatusAP, t0, i, 3, "buyer procurement to approve")
+		checkReminder(t, events[i], invoice.StatusAP, t0, i, 3, "buyer procurement to approve")
 	}
 	inA := events[5].OccurredAt
 	if got := events[6].OccurredAt.Sub(inA); got != 7*24*time.Hour {
 		t.Errorf("A reminder after %v in A, want 7 days", got)
 	}
-	checkReminder(t, h, events[6], notes, invoice.StatusA, inA, 1, 3, "buyer accounting to mark it paid")
-	if len(notes) != 4 {
-		t.Errorf("notifications = %d, want 4", len(notes))
-	}
+	checkReminder(t, events[6], invoice.StatusA, inA, 1, 3, "buyer accounting to mark it paid")
 }
 
 // A policy that sets some durations only takes the default cap; a zero duration sends none.
@@ -1318,16 +1354,15 @@ func TestContinueAsNew_NotWithoutProgress(t *testing.T) {
 	}
 }
 
-// A reminder's notification must not be lost when the run hands over right after the reminder:
-// continueAsNew promises to hand over "once nothing is in flight", and notifyOptions say only a
-// hook that stays down loses a notification. KNOWN BUG: remind starts Notify in a goroutine and
-// returns; when continue-as-new falls due meanwhile (here the history reaches the limit while the
-// reminder's RecordEvent runs), settle waits for update handlers only, the run continues as new
-// with Notify still running, and the new run does not send it again (RemindersSent is already
-// counted). The test accepts either fix: Notify completing in the old run, or in the new one.
+// On a run older than shapeWebhooks, a reminder's Notify must not be lost when the run hands over
+// right after the reminder: remind starts Notify in a goroutine and returns, and continue-as-new
+// falls due meanwhile (the history reaches the limit while the reminder's RecordEvent runs). The
+// run hands over only once nothing is in flight, Notify included, so it completes in the old run
+// or, had it not started, in the new one.
 func TestContinueAsNew_ReminderNotificationSurvivesHandOver(t *testing.T) {
 	h := newHarness(t)
 	h.env.SetStartTime(t0)
+	h.env.OnGetVersion(changeLocalSteps, workflow.DefaultVersion, shapeCurrent).Return(shapeKeepsCurrency)
 	h.recordDelay = 10 * time.Second
 	h.notifyDelay = 5 * time.Second // a healthy hook that takes a moment to answer
 	h.send(time.Minute, approve("approve-1", procurement))
@@ -1344,6 +1379,7 @@ func TestContinueAsNew_ReminderNotificationSurvivesHandOver(t *testing.T) {
 	reminderKey := events[2].Key
 
 	h2 := newHarness(t)
+	h2.env.OnGetVersion(changeLocalSteps, workflow.DefaultVersion, shapeCurrent).Return(shapeKeepsCurrency)
 	h2.seqBase = next.Resume.EventSeq
 	h2.env.SetStartTime(h.env.Now())
 	h2.payFrom(time.Minute, invoice.StatusAA)
@@ -1468,7 +1504,7 @@ func TestVendorUpdateCurrencyOnOlderRuns(t *testing.T) {
 	}{{"first update after the rule", 1, false}, {"updates decided before the rule", workflow.DefaultVersion, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.env.OnGetVersion(changeLocalSteps, workflow.DefaultVersion, shapeKeepsCurrency).Return(shapeArrivalOrder)
+			h.env.OnGetVersion(changeLocalSteps, workflow.DefaultVersion, shapeCurrent).Return(shapeArrivalOrder)
 			h.env.OnGetVersion(changeKeepCurrency, workflow.DefaultVersion, 1).Return(tc.keep)
 			h.send(time.Minute, vendorUpdate("vu-usd", vendorUser, usdUpdate()))
 			h.send(2*time.Minute, acknowledge("ack-1", procurement))

@@ -86,7 +86,8 @@ func (w *invoiceWorkflow) nextReminder() (time.Time, bool) {
 	return w.StatusSince.Add(after * time.Duration(w.RemindersSent+1)), true
 }
 
-// remind records a reminder event and notifies the hook, without changing the status.
+// remind records a reminder event, without changing the status. Its audit row carries whom the
+// invoice waits for; written with the row, its webhook messages tell the companies.
 func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 	w.RemindersSent++
 	count(ctx, metrics.Reminders, map[string]string{"status": string(w.Status)})
@@ -94,16 +95,27 @@ func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 	e.From, e.To, e.Code = w.Status, w.Status, "waiting_in_"+string(w.Status)
 	e.Reason = fmt.Sprintf("in %s (%s) since %s, waiting for %s; reminder %d of %d", w.Status, w.Status.Label(),
 		w.StatusSince.UTC().Format(time.RFC3339), w.waitingFor(), w.RemindersSent, w.Reminders.Max)
+	e.WaitingOn, e.Reminder = invoice.PartyBuyer, w.RemindersSent
+	if w.Status == invoice.StatusD {
+		e.WaitingOn = invoice.PartyVendor
+	}
 	if err := w.step(ctx, e.Summary(), acts.RecordEvent, e, nil); err != nil {
 		return err
 	}
+	if w.shape < shapeWebhooks {
+		w.notify(ctx, e)
+	}
+	workflow.SetCurrentDetails(ctx, w.details())
+	return nil
+}
+
+// notify runs the retired Notify activity for reminder e, as runs older than shapeWebhooks did,
+// so that their histories replay; it does not wait for it.
+func (w *invoiceWorkflow) notify(ctx workflow.Context, e invoice.Event) {
 	note := activities.Notification{EventKey: e.Key, Kind: string(e.Kind), WorkflowID: w.WorkflowID,
 		VendorID: w.Order.VendorID, BuyerID: w.Order.BuyerID, PONumber: w.Order.PONumber,
-		InvoiceNumber: w.Order.InvoiceNumber, Status: w.Status, WaitingFor: w.waitingFor(), WaitingOn: invoice.PartyBuyer, Since: w.StatusSince,
-		Reminder: w.RemindersSent}
-	if w.Status == invoice.StatusD {
-		note.WaitingOn = invoice.PartyVendor
-	}
+		InvoiceNumber: w.Order.InvoiceNumber, Status: w.Status, WaitingFor: w.waitingFor(), WaitingOn: e.WaitingOn,
+		Since: w.StatusSince, Reminder: e.Reminder}
 	w.notifying++
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { w.notifying-- }()
@@ -112,6 +124,4 @@ func (w *invoiceWorkflow) remind(ctx workflow.Context) error {
 			workflow.GetLogger(ctx).Warn("reminder notification not delivered", "event_key", note.EventKey, "error", err)
 		}
 	})
-	workflow.SetCurrentDetails(ctx, w.details())
-	return nil
 }

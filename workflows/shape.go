@@ -19,7 +19,8 @@ import (
 // storage steps run as local activities, one marker each instead of three activity events and a
 // workflow task; a reminder timer is cancelled when its stay ends instead of firing later for
 // nothing. Its marker is the workflow's one version marker: each later change that needs one is
-// a higher version of it (shapeArrivalOrder, shapeKeepsCurrency), so that it costs no event.
+// a higher version of it (shapeArrivalOrder, shapeKeepsCurrency, shapeWebhooks), so that it costs
+// no event.
 const changeLocalSteps = "local-steps"
 
 // shapeLocalSteps is the version of changeLocalSteps that takes those steps.
@@ -34,6 +35,14 @@ const shapeArrivalOrder workflow.Version = 2
 // shapeKeepsCurrency is the version of changeLocalSteps from which a vendor update may not change
 // the invoice's currency (invoice.InvoiceUpdate.Revise).
 const shapeKeepsCurrency workflow.Version = 3
+
+// shapeWebhooks is the version of changeLocalSteps whose reminders are only recorded: the audit
+// row, written with its webhook messages in one transaction, is how a reminder reaches people.
+// Older runs also run the retired Notify activity for each reminder (see remind).
+const shapeWebhooks workflow.Version = 4
+
+// shapeCurrent is the version of changeLocalSteps new runs take.
+const shapeCurrent = shapeWebhooks
 
 // changeKeepCurrency brings the currency rule to runs started before shapeKeepsCurrency: the first
 // vendor update such a run decides records which rule it follows from then on. A run that decided

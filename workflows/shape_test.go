@@ -99,17 +99,26 @@ func TestInvoiceWorkflow_ConfirmationUpdate(t *testing.T) {
 	}
 }
 
+// everyShape lists every version of the local-steps marker a running invoice may have.
+var everyShape = []workflow.Version{workflow.DefaultVersion, shapeLocalSteps, shapeArrivalOrder, shapeKeepsCurrency, shapeWebhooks}
+
+// harnessAtShape is a harness started at t0 whose run takes version v of the local-steps marker.
+func harnessAtShape(t *testing.T, v workflow.Version) *harness {
+	h := newHarness(t)
+	h.env.SetStartTime(t0)
+	h.env.OnGetVersion(changeLocalSteps, workflow.DefaultVersion, shapeCurrent).Return(v)
+	return h
+}
+
 // TestInvoiceWorkflow_EveryVersionPays runs a vendor update and the happy path on every version
 // of the local-steps marker a running invoice may have: each pays with the same result, sets the
 // outcome only once paid (with status P from version 1, in an upsert of its own before), renders
 // its first PDF dated as its version says (the start before version 1, the issue date from it),
 // and only runs older than the current version ask for the keep-currency marker.
 func TestInvoiceWorkflow_EveryVersionPays(t *testing.T) {
-	for _, v := range []workflow.Version{workflow.DefaultVersion, shapeLocalSteps, shapeArrivalOrder, shapeKeepsCurrency} {
+	for _, v := range everyShape {
 		t.Run(fmt.Sprintf("version %d", v), func(t *testing.T) {
-			h := newHarness(t)
-			h.env.SetStartTime(t0)
-			h.env.OnGetVersion(changeLocalSteps, workflow.DefaultVersion, shapeKeepsCurrency).Return(v)
+			h := harnessAtShape(t, v)
 			h.env.OnGetVersion(changeKeepCurrency, workflow.DefaultVersion, workflow.Version(1)).
 				Run(func(mock.Arguments) {
 					if v >= shapeKeepsCurrency {

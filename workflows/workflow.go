@@ -35,8 +35,7 @@ var activityOptions = workflow.ActivityOptions{
 	},
 }
 
-// notifyOptions give a notification hook a few tries; a hook that stays down loses the
-// reminder's notification, never the reminder's audit row.
+// notifyOptions are the options runs older than shapeWebhooks give the retired Notify activity.
 var notifyOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
 	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
@@ -62,7 +61,7 @@ func InvoiceWorkflow(ctx workflow.Context, in ConfirmOrder) (Result, error) {
 		}
 	}
 	w.Runs++
-	w.shape = workflow.GetVersion(ctx, changeLocalSteps, workflow.DefaultVersion, shapeKeepsCurrency)
+	w.shape = workflow.GetVersion(ctx, changeLocalSteps, workflow.DefaultVersion, shapeCurrent)
 	if err := w.registerHandlers(ctx); err != nil {
 		return Result{}, err
 	}
@@ -88,7 +87,8 @@ type invoiceWorkflow struct {
 	// actedThisRun counts the actions this run handled; a run continues as new only after
 	// progress, so a low history limit cannot loop.
 	actedThisRun int
-	// notifying counts reminder notifications still being delivered; a run ends only when none is.
+	// notifying counts Notify activities still running (runs older than shapeWebhooks); a run
+	// ends only when none is.
 	notifying int
 	// applying is the action taken out of the inbox and not answered yet (its activities run);
 	// validators treat it as still queued. Nothing is being applied when a run ends.

@@ -7,6 +7,7 @@ package monitoringcheck
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -62,6 +63,7 @@ func exportedSeries(t *testing.T) series {
 var provoked = []string{
 	"k2k_orders_total", "k2k_transitions_total", "k2k_refusals_total", "k2k_reminders_total",
 	"k2k_status_seconds_bucket", "k2k_invoices_paid_total", "k2k_pdf_bytes_stored_total", "k2k_audit_failures_total",
+	"k2k_exports_total",
 	"temporal_workflow_failed_total", "temporal_workflow_task_execution_failed_total",
 	"temporal_activity_execution_failed_total", "temporal_sticky_cache_forced_eviction_total",
 	"k2k_gateway_requests_total", "k2k_gateway_request_duration_seconds_bucket",
@@ -153,7 +155,9 @@ type stack struct {
 	st                    *store.Store
 	worker, gateway       *proc
 	workerURL, gatewayURL string
-	notifyCalls           atomic.Int64
+	// accounting is the buyer's accounting system; exportCalls counts the deliveries it got.
+	accounting  *httptest.Server
+	exportCalls atomic.Int64
 }
 
 func (s *stack) stop() {
@@ -210,16 +214,18 @@ func startStack(ctx context.Context) (*stack, error) {
 	}
 	s.stops = append(s.stops, s.temporal.Close)
 
-	// The reminder hook: its first call fails (an activity failure, retried), the others succeed.
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The buyer's accounting system: its first answer fails the export (an activity failure,
+	// retried), the next accepts the invoice.
+	s.accounting = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-		if s.notifyCalls.Add(1) == 1 {
-			http.Error(w, "hook down", http.StatusInternalServerError)
+		if s.exportCalls.Add(1) == 1 {
+			http.Error(w, "accounting down", http.StatusInternalServerError)
 			return
 		}
-		w.WriteHeader(http.StatusNoContent)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"reference": "ACC-1"}`)
 	}))
-	s.stops = append(s.stops, hook.Close)
+	s.stops = append(s.stops, s.accounting.Close)
 
 	workerPort, err := testenv.FreePort()
 	if err != nil {
@@ -229,7 +235,7 @@ func startStack(ctx context.Context) (*stack, error) {
 	// A sticky cache of one workflow (the SDK keeps size-1), so that a second open invoice evicts
 	// the first: the forced evictions K2KStickyCacheFull reads.
 	if s.worker, err = s.start("worker", map[string]string{"K2K_WORKER_HTTP_LISTEN": "127.0.0.1:" + strconv.Itoa(workerPort),
-		"K2K_NOTIFY_URL": hook.URL, "K2K_WORKER_STICKY_CACHE": "2", "K2K_SHUTDOWN_TIMEOUT": "2s"}); err != nil {
+		"K2K_WORKER_STICKY_CACHE": "2", "K2K_SHUTDOWN_TIMEOUT": "2s"}); err != nil {
 		return s, err
 	}
 	if err := s.worker.awaitReady(ctx, s.workerURL+"/readyz"); err != nil {
@@ -415,6 +421,10 @@ func (s *stack) drive(ctx context.Context) error {
 	if err := s.st.ConnectionUpsert(ctx, vendor, buyer, store.ConnectionActive); err != nil {
 		return err
 	}
+	if err := s.st.AccountingExportSet(ctx, buyer, s.accounting.URL, "whsec_"+base64.StdEncoding.EncodeToString([]byte("monitoring-check-accounting")),
+		true, store.Operator); err != nil {
+		return err
+	}
 	keys := map[string]string{}
 	for _, k := range []struct {
 		name, company string
@@ -486,15 +496,19 @@ func (s *stack) drive(ctx context.Context) error {
 	if err := s.awaitWorkerSeries(ctx, "k2k_audit_failures_total"); err != nil {
 		return err
 	}
+	// Approved for payment, the invoice is sent to accounting: the first attempt fails, the retry
+	// synchronizes it (S), and it is paid from there.
 	if err := act(paid, "approve-payment", keys["accounting"], "bob", http.StatusOK, nil); err != nil {
+		return err
+	}
+	if err := s.awaitStatus(ctx, keys["accounting"], paid, invoice.StatusS); err != nil {
 		return err
 	}
 	if err := act(paid, "mark-paid", keys["accounting"], "bob", http.StatusOK,
 		map[string]string{"payment_date": "2026-11-30", "payment_reference": "SEPA-1"}); err != nil {
 		return err
 	}
-	// An invoice left in AP: its reminder falls due after a second, and the hook's first answer
-	// fails the notification activity (retried).
+	// An invoice left in AP: its reminder falls due after a second.
 	if _, err := confirm(order(vendor, buyer, "PO-WAITS"), keys["vendor"], http.StatusCreated); err != nil {
 		return err
 	}
@@ -527,6 +541,30 @@ func (s *stack) drive(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// awaitStatus polls the invoice until it is in status want.
+func (s *stack) awaitStatus(ctx context.Context, key string, id int64, want invoice.Status) error {
+	for {
+		data, err := s.expect(ctx, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/invoices/%d", id), key, "", nil)
+		if err != nil {
+			return err
+		}
+		var view struct {
+			Status invoice.Status `json:"status"`
+		}
+		if err := json.Unmarshal(data, &view); err != nil {
+			return err
+		}
+		if view.Status == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("invoice %d still in %s, want %s: %w", id, view.Status, want, ctx.Err())
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
 }
 
 // invoiceByPO polls the buyer's invoice list until the invoice of a PO shows, and returns its id.

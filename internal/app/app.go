@@ -129,8 +129,7 @@ func (d *Deps) Close() {
 
 // Activities are the activities over these connections.
 func (d *Deps) Activities() *activities.Activities {
-	return &activities.Activities{Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: d.Config.PDFMaxBytes,
-		Notifier: activities.NewNotifier(d.Config.NotifyURL)}
+	return &activities.Activities{Store: d.Store, Blobs: d.Blobs, MaxPDFBytes: d.Config.PDFMaxBytes}
 }
 
 // StartWebhooks runs a webhook dispatcher (webhooks.Dispatcher) in the background, until the

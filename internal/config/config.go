@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -38,8 +39,6 @@ type Config struct {
 	LogLevel slog.Level `env:"K2K_LOG_LEVEL" envDefault:"info"`
 	// MigrateOnStart applies pending schema migrations when the worker starts.
 	MigrateOnStart bool `env:"K2K_MIGRATE_ON_START" envDefault:"true"`
-	// NotifyURL is the webhook reminders are posted to; empty: reminders are only recorded.
-	NotifyURL string `env:"K2K_NOTIFY_URL"`
 	// Reminders are the waits before reminding people of an invoice, used by whoever starts
 	// invoice workflows (0: no reminders in that status).
 	RemindAP     time.Duration `env:"K2K_REMIND_AP" envDefault:"72h"`
@@ -52,8 +51,16 @@ type Config struct {
 	PayloadKeys string `env:"K2K_PAYLOAD_KEYS"`
 }
 
+// retiredNotifyURL is the variable that once named a hook for reminders only.
+const retiredNotifyURL = "K2K_NOTIFY_URL"
+
 // Load reads Config from the environment. The error names every missing or malformed variable.
 func Load() (Config, error) {
+	if os.Getenv(retiredNotifyURL) != "" {
+		return Config{}, errors.New("configuration: " + retiredNotifyURL + " is no longer read: a reminder reaches people as " +
+			"an invoice.reminder webhook event, like every other event; register the hook as a webhook endpoint " +
+			"(the starter's webhook add, or POST /v1/admin/webhooks) and unset " + retiredNotifyURL)
+	}
 	cfg, err := env.ParseAs[Config]()
 	if err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", nameVariables(err))

@@ -43,6 +43,11 @@ type Event struct {
 	UpdatePending bool `json:"update_pending"`
 	// Revision is the invoice's revision after the event (0 before the invoice exists).
 	Revision int `json:"revision,omitempty"`
+	// WaitingOn and Reminder describe a reminder: the side of the connection the invoice waits
+	// for (the vendor for a disputed invoice, the buyer otherwise), and which reminder of the
+	// stay in its status it is (1 for the first).
+	WaitingOn Party `json:"waiting_on,omitempty"`
+	Reminder  int   `json:"reminder,omitempty"`
 }
 
 // CreditNoteWorkflowPrefix starts the workflow ID of every credit note.

@@ -208,14 +208,14 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e invoice.Event) error {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO invoice_events (event_key, workflow_id, invoice_id, vendor_id, buyer_id, po_number,
 			kind, action, actor_company_id, actor_user_id, actor_role, from_status, to_status, code,
-			reason, occurred_at, update_pending, revision, credit_note_id)
+			reason, occurred_at, update_pending, revision, credit_note_id, waiting_on, reminder)
 		VALUES ($1, $2, nullif($3, 0), $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''),
 			nullif($11, ''), nullif($12, ''), nullif($13, ''), nullif($14, ''), nullif($15, ''), $16,
-			$17, nullif($18, 0), nullif($19, 0))
+			$17, nullif($18, 0), nullif($19, 0), nullif($20, ''), nullif($21, 0))
 		ON CONFLICT (event_key) DO NOTHING`,
 		e.Key, e.WorkflowID, e.InvoiceID, e.VendorID, e.BuyerID, e.PONumber, string(e.Kind), string(e.Action),
 		e.Actor.CompanyID, e.Actor.UserID, string(e.Actor.Role), string(e.From), string(e.To), e.Code,
-		e.Reason, e.OccurredAt, e.UpdatePending, e.Revision, e.CreditNoteID)
+		e.Reason, e.OccurredAt, e.UpdatePending, e.Revision, e.CreditNoteID, string(e.WaitingOn), e.Reminder)
 	if err != nil || tag.RowsAffected() == 0 {
 		return err
 	}
@@ -229,7 +229,7 @@ func (s *Store) EventsByWorkflowID(ctx context.Context, workflowID string) ([]in
 			coalesce(action, ''), coalesce(actor_company_id, ''), coalesce(actor_user_id, ''),
 			coalesce(actor_role, ''), coalesce(from_status, ''), coalesce(to_status, ''),
 			coalesce(code, ''), coalesce(reason, ''), occurred_at, coalesce(update_pending, false),
-			coalesce(revision, 0), coalesce(credit_note_id, 0)
+			coalesce(revision, 0), coalesce(credit_note_id, 0), coalesce(waiting_on, ''), coalesce(reminder, 0)
 		FROM invoice_events WHERE workflow_id = $1 ORDER BY id`, workflowID)
 	if err != nil {
 		return nil, mapError(err, "events "+workflowID)
@@ -238,7 +238,7 @@ func (s *Store) EventsByWorkflowID(ctx context.Context, workflowID string) ([]in
 		var e invoice.Event
 		err := row.Scan(&e.Key, &e.WorkflowID, &e.InvoiceID, &e.VendorID, &e.BuyerID, &e.PONumber,
 			&e.Kind, &e.Action, &e.Actor.CompanyID, &e.Actor.UserID, &e.Actor.Role, &e.From, &e.To,
-			&e.Code, &e.Reason, &e.OccurredAt, &e.UpdatePending, &e.Revision, &e.CreditNoteID)
+			&e.Code, &e.Reason, &e.OccurredAt, &e.UpdatePending, &e.Revision, &e.CreditNoteID, &e.WaitingOn, &e.Reminder)
 		return e, err
 	})
 	return events, mapError(err, "events "+workflowID)
