@@ -37,8 +37,6 @@ type run struct {
 	ledger *Ledger
 	mon    *Monitor
 	client *invoiceclient.Client
-	// notifyURL is given to the workers when set (K2K_NOTIFY_URL).
-	notifyURL string
 
 	mu            sync.Mutex
 	faults        []string
@@ -155,7 +153,6 @@ func (r *run) startWorkerVia(pg, s3 *Proxy) *proc {
 	e["AWS_ENDPOINT_URL_S3"] = "http://" + s3.Addr()
 	e["K2K_WORKER_HTTP_LISTEN"] = "127.0.0.1:" + strconv.Itoa(port)
 	e["K2K_SHUTDOWN_TIMEOUT"] = "5s"
-	e["K2K_NOTIFY_URL"] = r.notifyURL
 	name := r.nextName("worker")
 	p := try(startProc(name, filepath.Join(r.s.bins, "worker"), nil, e, filepath.Join(r.s.logDir, r.name+"-"+name+".log"))).must(r)
 	r.t.Cleanup(func() { p.Stop(10 * time.Second) })
@@ -335,6 +332,13 @@ func (r *run) pay(ctx context.Context, id string) error {
 
 // payFrom takes an invoice from status from to paid.
 func (r *run) payFrom(ctx context.Context, id string, from invoice.Status) error {
+	return r.advance(ctx, id, from, invoice.StatusP)
+}
+
+// advance takes an invoice from status from along approve, approve_payment and mark_paid until
+// an action is accepted into status to (P: paid; A: approved for payment, where a buyer that
+// exports has its invoice sent to its accounting system).
+func (r *run) advance(ctx context.Context, id string, from, to invoice.Status) error {
 	steps := []struct {
 		action invoice.Action
 		role   invoice.Role
@@ -353,6 +357,9 @@ func (r *run) payFrom(ctx context.Context, id string, from invoice.Status) error
 		}
 		if err := r.step(ctx, id, r.request(s.action, s.role), s.to); err != nil {
 			return err
+		}
+		if s.to == to {
+			return nil
 		}
 	}
 	return nil

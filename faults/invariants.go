@@ -35,6 +35,10 @@ type Expectation struct {
 	Status  invoice.Status
 	// Reminders is how many reminder rows the invoice must have.
 	Reminders int
+	// SystemTransitions is how many transition rows the workflow must have written on its own,
+	// for no key the scenario sent: an export's A → ES (send_to_accounting by the system) and
+	// its ES → S or ES → F.
+	SystemTransitions int
 	// answers holds, per idempotency key the scenario sent, the action and whether it was accepted.
 	answers map[string]answered
 }
@@ -299,8 +303,8 @@ func (r *Report) violate(format string, args ...any) {
 //     no workflow for the scenario's buyers that the ledger does not know;
 //   - exactly one vendor_invoices row per order, in the expected status and revision;
 //   - one invoice_revisions row and one S3 object per revision (the bucket is listed);
-//   - audit rows: one invoice_created, one transition per accepted key, one refused row per
-//     refused key, the expected reminders, nothing else;
+//   - audit rows: one invoice_created, one transition per accepted key and per expected system
+//     transition, one refused row per refused key, the expected reminders, nothing else;
 //   - no activity attempt above MaxAttempt (histories and the monitor's pending sightings);
 //   - no WorkflowTaskFailed repeating without a completed workflow task in between.
 func (c *Checker) Check(ctx context.Context, l *Ledger, m *Monitor) Report {
@@ -572,12 +576,12 @@ func (c *Checker) checkEvents(ctx context.Context, exps []Expectation, rep *Repo
 		}
 		rows.Close()
 		accepted, refused := e.counts()
-		want := map[string]int{string(invoice.EventInvoiceCreated): 1, string(invoice.EventTransition): accepted,
+		want := map[string]int{string(invoice.EventInvoiceCreated): 1, string(invoice.EventTransition): accepted + e.SystemTransitions,
 			string(invoice.EventRefused): refused, string(invoice.EventReminder): e.Reminders}
-		wantTotal := 1 + accepted + refused + e.Reminders
+		wantTotal := 1 + accepted + e.SystemTransitions + refused + e.Reminders
 		if total != wantTotal || !sameCounts(got, want) {
-			rep.violate("%s: %d audit rows %v, want %d %v (1 created + %d accepted + %d refused + %d reminders)",
-				e.WorkflowID, total, got, wantTotal, nonZero(want), accepted, refused, e.Reminders)
+			rep.violate("%s: %d audit rows %v, want %d %v (1 created + %d accepted + %d system transitions + %d refused + %d reminders)",
+				e.WorkflowID, total, got, wantTotal, nonZero(want), accepted, e.SystemTransitions, refused, e.Reminders)
 		}
 	}
 }

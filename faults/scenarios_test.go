@@ -3,12 +3,9 @@ package faults
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +18,8 @@ import (
 // Scenario 1: a worker killed with SIGKILL inside each activity. The proxy in front of the
 // dependency the activity uses is held, so the attempt is started and cannot finish; the worker
 // is killed, the traffic released and a fresh worker started. The killed attempt is retried once
-// its start-to-close timeout (a minute; 30 s for Notify) has passed: that delay is measured.
+// its start-to-close timeout (a minute) has passed: that delay is measured. (Deliveries to the
+// companies' systems, a webhook and the accounting export, are killed in delivery_test.go.)
 
 func killInVerifyEligibility(r *run) { r.killWhileConfirming(stall{r.pg, "VerifyEligibility"}) }
 
@@ -127,116 +125,6 @@ func (r *run) killAlong(ctx context.Context, w *proc, id string, trigger func(),
 	}
 	last := chain[len(chain)-1]
 	r.killInside(ctx, w, id, last.activity, last.proxy.Release)
-}
-
-// killInNotify reminds after 2 s in AP (one reminder); the hook holds the first notification
-// open, the worker is killed inside Notify, and the retried notification must arrive with the
-// same Idempotency-Key.
-func killInNotify(r *run) {
-	ctx := r.ctx(6 * time.Minute)
-	h := newHook()
-	r.t.Cleanup(h.close)
-	r.notifyURL = h.srv.URL
-	w := r.startWorker()
-	id := try(r.confirm(ctx, r.order(1))).must(r)
-	r.ledger.Expect(id, func(e *Expectation) { e.Reminders = 1 })
-	try(r.awaitStatus(ctx, id, invoice.StatusAP)).must(r)
-	select {
-	case <-h.arrived:
-	case <-ctx.Done():
-		r.t.Fatal("no notification reached the hook")
-	}
-	r.killInside(ctx, w, id, "Notify", h.unblock)
-	deadline := time.Now().Add(2 * time.Minute)
-	for h.delivered() == 0 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	calls := h.snapshot()
-	keys := map[string]int{}
-	delivered := 0
-	for _, c := range calls {
-		keys[c.key]++
-		if c.delivered {
-			delivered++
-		}
-	}
-	r.logf("hook: %d requests, %d delivered, %d cut off, Idempotency-Keys %v", len(calls), delivered, len(calls)-delivered, keys)
-	if delivered != 1 || len(keys) != 1 || len(calls) < 2 {
-		r.t.Fatalf("hook got %d requests (%d delivered) with keys %v: want the cut-off request and one delivery, all with the reminder's key",
-			len(calls), delivered, keys)
-	}
-	r.fault("hook: %d posts with the reminder's key, %d cut off, %d delivered", len(calls), len(calls)-delivered, delivered)
-	r.check(r.pay(ctx, id))
-}
-
-// hook is a notification receiver. While blocking, a request is held open until its sender
-// goes away (its context ends); once unblocked, requests are answered at once.
-type hook struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	calls    []hookCall
-	blocking bool
-	closed   chan struct{}
-	arrived  chan struct{}
-	once     sync.Once
-	shut     sync.Once
-}
-
-type hookCall struct {
-	key       string
-	delivered bool
-}
-
-func newHook() *hook {
-	h := &hook{blocking: true, closed: make(chan struct{}), arrived: make(chan struct{})}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		h.mu.Lock()
-		i := len(h.calls)
-		h.calls = append(h.calls, hookCall{key: req.Header.Get("Idempotency-Key")})
-		block := h.blocking
-		h.mu.Unlock()
-		h.once.Do(func() { close(h.arrived) })
-		if block {
-			select {
-			case <-req.Context().Done(): // the sender died
-			case <-h.closed:
-			}
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-		h.mu.Lock()
-		h.calls[i].delivered = true
-		h.mu.Unlock()
-	}))
-	return h
-}
-
-// unblock answers the requests that arrive from now on.
-func (h *hook) unblock() {
-	h.mu.Lock()
-	h.blocking = false
-	h.mu.Unlock()
-}
-
-func (h *hook) close() {
-	h.shut.Do(func() { close(h.closed) })
-	h.srv.Close()
-}
-
-func (h *hook) snapshot() []hookCall {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]hookCall(nil), h.calls...)
-}
-
-func (h *hook) delivered() int {
-	n := 0
-	for _, c := range h.snapshot() {
-		if c.delivered {
-			n++
-		}
-	}
-	return n
 }
 
 // Scenario 2: two workers share the load of n invoices driven to paid (every 5th also gets a
