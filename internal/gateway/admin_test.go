@@ -60,7 +60,8 @@ func TestAdminSettings(t *testing.T) {
 // TestConnectionHandshake: the vendor's admin requests a connection, may not accept it itself,
 // the buyer's admin accepts it; an order confirmed then is invoiced; suspended by the buyer, a new
 // confirmation is not eligible while an open invoice goes on; reactivated, orders are invoiced
-// again. Every change is audited and queued for both companies' webhook endpoints.
+// again. Every change, and every refused action, is audited; each is queued for both companies'
+// webhook endpoints, except a refusal of a company that is not one of the two.
 func TestConnectionHandshake(t *testing.T) {
 	ctx := context.Background()
 	p := partyOf(t, true, true, "")
@@ -78,7 +79,8 @@ func TestConnectionHandshake(t *testing.T) {
 		want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor", detail: "the other company must accept"})
 	problem(t, post(t, path("suspend"), buyerAdmin, map[string]any{}),
 		want{status: http.StatusConflict, slug: "refused", title: "The action was refused", code: "not_allowed_in_state", detail: "pending"})
-	stranger := apiKey(t, newParty(t).Order.BuyerID, invoice.RoleAdmin)
+	strangerID := newParty(t).Order.BuyerID
+	stranger := apiKey(t, strangerID, invoice.RoleAdmin)
 	problem(t, post(t, path("accept"), stranger, map[string]any{}), want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor"})
 	if c = decode[invoice.Connection](t, post(t, path("accept"), buyerAdmin, map[string]any{}), http.StatusOK); c.Status != invoice.ConnectionActive {
 		t.Fatalf("accepted: %+v", c)
@@ -110,11 +112,21 @@ func TestConnectionHandshake(t *testing.T) {
 	}
 	var got []string
 	for _, ch := range changes {
-		got = append(got, fmt.Sprintf("%s %s→%s by %s", ch.Action, ch.From, ch.To, ch.CompanyID))
+		line := fmt.Sprintf("%s %s→%s by %s", ch.Action, ch.From, ch.To, ch.CompanyID)
+		if ch.Refused != "" {
+			line += fmt.Sprintf(" refused %s (%s)", ch.Refused, ch.Reason)
+		}
+		got = append(got, line)
 	}
-	want := fmt.Sprintf("[request →pending by %[1]s accept pending→active by %[2]s suspend active→suspended by %[2]s reactivate suspended→active by %[1]s]", v, b)
-	if fmt.Sprint(got) != want {
-		t.Errorf("audited changes %v, want %s", got, want)
+	want := []string{
+		"request →pending by " + v,
+		"accept pending→pending by " + v + " refused wrong_actor (" + v + " asked for this connection; the other company must accept it)",
+		"suspend pending→pending by " + b + " refused not_allowed_in_state (suspend suspends an active connection; the connection is pending)",
+		"accept pending→pending by " + strangerID + " refused wrong_actor (only " + v + " or " + b + " may accept their connection)",
+		"accept pending→active by " + b, "suspend active→suspended by " + b, "reactivate suspended→active by " + v,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audited changes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	eps, _ := deps.Store.WebhookEndpoints(ctx, b)
 	msgs, err := deps.Store.WebhookMessages(ctx, eps[0].ID, 100)
@@ -127,7 +139,7 @@ func TestConnectionHandshake(t *testing.T) {
 			types = append([]string{m.EventType}, types...)
 		}
 	}
-	if fmt.Sprint(types) != "[connection.request connection.accept connection.suspend connection.reactivate]" {
+	if fmt.Sprint(types) != "[connection.request connection.refused connection.refused connection.accept connection.suspend connection.reactivate]" {
 		t.Errorf("connection events queued for the buyer's endpoint: %v", types)
 	}
 }

@@ -71,14 +71,14 @@ func EventTypes() []string {
 	for _, k := range []EventKind{EventCreditNote, EventTransition, EventRefused, EventRejected} {
 		types = append(types, Event{Kind: k, WorkflowID: CreditNoteWorkflowPrefix}.Type())
 	}
-	for _, a := range append(ConnectionActions(), "set") {
+	for _, a := range append(ConnectionActions(), "set", "refused") {
 		types = append(types, ConnectionEventType(string(a)))
 	}
 	return types
 }
 
 // ConnectionEventType is the webhook event type of a connection change: "connection." and the
-// handshake action ("set" when the operator set the status).
+// handshake action ("set" when the operator set the status, "refused" for a refused action).
 func ConnectionEventType(action string) string { return "connection." + action }
 
 // PDFSource says where an invoice's PDF came from.

@@ -21,6 +21,9 @@ type ConnectionChange struct {
 	CompanyID string    `json:"company_id"`
 	UserID    string    `json:"user_id"`
 	At        time.Time `json:"changed_at"`
+	// Refused is the refusal code of a refused action (the status unchanged), with its reason.
+	Refused invoice.RefusalCode `json:"refused,omitempty"`
+	Reason  string              `json:"reason,omitempty"`
 }
 
 // ConnectionUpsert creates the K2K connection from vendor to buyer or sets its status, as the
@@ -62,9 +65,35 @@ func (s *Store) ConnectionAct(ctx context.Context, vendorID, buyerID string, act
 	})
 	var refusal *invoice.Refusal
 	if errors.As(err, &refusal) {
+		if err := s.inTx(ctx, func(tx pgx.Tx) error { return refuseConnection(ctx, tx, c, string(action), company, by, refusal) }); err != nil {
+			return c, mapError(err, "connection "+vendorID+" -> "+buyerID)
+		}
 		return c, refusal
 	}
 	return c, mapError(err, "connection "+vendorID+" -> "+buyerID)
+}
+
+// refuseConnection audits a refused action on the pair's connection, its status unchanged, and
+// queues it as a connection.refused event for the pair's endpoints when the actor is one of the
+// two companies (a stranger's attempt is recorded, not announced to the pair).
+func refuseConnection(ctx context.Context, tx pgx.Tx, c invoice.Connection, action, company string, by Changer, refusal *invoice.Refusal) error {
+	ch := ConnectionChange{VendorID: c.VendorID, BuyerID: c.BuyerID, Action: invoice.EscapeText(action, 64), From: c.Status, To: c.Status,
+		CompanyID: company, UserID: by.UserID, Refused: refusal.Code, Reason: invoice.EscapeText(refusal.Reason, 500)}
+	id, err := insertConnectionChange(ctx, tx, &ch)
+	if err != nil || (company != c.VendorID && company != c.BuyerID) {
+		return err
+	}
+	return enqueueWebhook(ctx, tx, fmt.Sprintf("connection-change/%d", id), invoice.ConnectionEventType("refused"),
+		"k2k-connection/"+c.VendorID+"/"+c.BuyerID, ch.At, ch, c.VendorID, c.BuyerID)
+}
+
+// insertConnectionChange writes ch to the audit table, sets its time, and returns its id.
+func insertConnectionChange(ctx context.Context, tx pgx.Tx, ch *ConnectionChange) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO connection_changes (vendor_id, buyer_id, action, from_status, to_status, company_id, user_id, refused, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, '')) RETURNING id, changed_at`,
+		ch.VendorID, ch.BuyerID, ch.Action, ch.From, ch.To, ch.CompanyID, ch.UserID, string(ch.Refused), ch.Reason).Scan(&id, &ch.At)
+	return id, err
 }
 
 // lockConnection reads the pair's connection and holds it (an empty status when there is none).
@@ -93,10 +122,8 @@ func setConnection(ctx context.Context, tx pgx.Tx, c invoice.Connection, action,
 		return err
 	}
 	ch := ConnectionChange{VendorID: c.VendorID, BuyerID: c.BuyerID, Action: action, From: c.Status, To: to, CompanyID: company, UserID: by.UserID}
-	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO connection_changes (vendor_id, buyer_id, action, from_status, to_status, company_id, user_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, changed_at`, ch.VendorID, ch.BuyerID, ch.Action, ch.From, ch.To, ch.CompanyID, ch.UserID).
-		Scan(&id, &ch.At); err != nil {
+	id, err := insertConnectionChange(ctx, tx, &ch)
+	if err != nil {
 		return err
 	}
 	return enqueueWebhook(ctx, tx, fmt.Sprintf("connection-change/%d", id), invoice.ConnectionEventType(action),
@@ -116,7 +143,8 @@ func (s *Store) Connections(ctx context.Context, companyID string) ([]invoice.Co
 
 // ConnectionChanges lists the pair's audited changes, oldest first.
 func (s *Store) ConnectionChanges(ctx context.Context, vendorID, buyerID string) ([]ConnectionChange, error) {
-	rows, err := s.pool.Query(ctx, `SELECT vendor_id, buyer_id, action, from_status, to_status, company_id, user_id, changed_at
+	rows, err := s.pool.Query(ctx, `SELECT vendor_id, buyer_id, action, from_status, to_status, company_id, user_id, changed_at,
+			coalesce(refused, ''), coalesce(reason, '')
 		FROM connection_changes WHERE vendor_id = $1 AND buyer_id = $2 ORDER BY id`, vendorID, buyerID)
 	if err != nil {
 		return nil, mapError(err, "connection changes")
