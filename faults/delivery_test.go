@@ -34,14 +34,14 @@ func killInWebhookDelivery(r *run) {
 	ctx := r.ctx(8 * time.Minute)
 	h := newHook(nil)
 	r.t.Cleanup(h.close)
-	ep, secret, err := r.s.deps.Store.WebhookEndpointAdd(ctx, r.buyer, h.srv.URL, nil)
+	ep, secret, err := r.s.deps.Store.WebhookEndpointAdd(ctx, r.buyer, h.srv.URL, nil, store.Operator)
 	r.check(err)
 	// Turned off when the scenario ends (before the receiver closes), so that the workers of later
 	// scenarios do not keep retrying against it.
 	r.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := r.s.deps.Store.WebhookEndpointSetActive(ctx, ep.ID, false); err != nil {
+		if err := r.s.deps.Store.WebhookEndpointSetActive(ctx, ep.ID, false, store.Operator); err != nil {
 			r.t.Errorf("turn webhook endpoint %d off: %v", ep.ID, err)
 		}
 	})

@@ -138,11 +138,11 @@ func TestWebhooksFollowAnInvoice(t *testing.T) {
 func TestWebhooksCarryReminders(t *testing.T) {
 	o := eligible(t)
 	rec := newWebhookReceiver(t)
-	ep, secret, err := deps.Store.WebhookEndpointAdd(within(t, 5*time.Second), o.VendorID, rec.srv.URL, []string{"invoice.reminder"})
+	ep, secret, err := deps.Store.WebhookEndpointAdd(within(t, 5*time.Second), o.VendorID, rec.srv.URL, []string{"invoice.reminder"}, store.Operator)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = deps.Store.WebhookEndpointSetActive(context.Background(), ep.ID, false) })
+	t.Cleanup(func() { _ = deps.Store.WebhookEndpointSetActive(context.Background(), ep.ID, false, store.Operator) })
 	rec.setSecret(secret)
 	run := startInvoice(t, workflows.ConfirmOrder{Order: o, Reminders: workflows.ReminderPolicy{AP: 2 * time.Second, D: 2 * time.Second, Max: 1}})
 	got := rec.await(1, 30*time.Second)

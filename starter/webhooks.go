@@ -43,7 +43,7 @@ func (c *webhookAddCmd) Run(ctx context.Context) error {
 		return &invoice.ValidationError{Fields: fields}
 	}
 	return withStore(ctx, func(st *store.Store) error {
-		ep, secret, err := st.WebhookEndpointAdd(ctx, c.Company, c.URL, c.EventTypes)
+		ep, secret, err := st.WebhookEndpointAdd(ctx, c.Company, c.URL, c.EventTypes, store.Operator)
 		if err != nil {
 			return err
 		}
@@ -88,7 +88,7 @@ type webhookActiveCmd struct {
 func (c *webhookActiveCmd) Run(ctx context.Context, kctx *kong.Context) error {
 	on := kctx.Selected().Name == "enable"
 	return withStore(ctx, func(st *store.Store) error {
-		if err := st.WebhookEndpointSetActive(ctx, c.ID, on); err != nil {
+		if err := st.WebhookEndpointSetActive(ctx, c.ID, on, store.Operator); err != nil {
 			return err
 		}
 		fmt.Printf("endpoint   %d: %s\n", c.ID, map[bool]string{true: "on", false: "off"}[on])

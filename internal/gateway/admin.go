@@ -282,6 +282,10 @@ func (s *Server) addWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &b) {
 		return
 	}
+	by, ok := changer(w, r)
+	if !ok {
+		return
+	}
 	var fields []invoice.FieldError
 	if rule := invoice.CheckHTTPURL(b.URL); rule != "" {
 		fields = append(fields, invoice.FieldError{Field: "url", Rule: rule})
@@ -295,7 +299,7 @@ func (s *Server) addWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 		invalid(w, fields...)
 		return
 	}
-	ep, secret, err := s.Store.WebhookEndpointAdd(r.Context(), principal(r).CompanyID, b.URL, b.EventTypes)
+	ep, secret, err := s.Store.WebhookEndpointAdd(r.Context(), principal(r).CompanyID, b.URL, b.EventTypes, by)
 	if err != nil {
 		s.internal(w, err)
 		return

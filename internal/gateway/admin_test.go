@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/k2kinvoice/autoinvoice/internal/gateway"
 	"github.com/k2kinvoice/autoinvoice/internal/invoice"
+	"github.com/k2kinvoice/autoinvoice/internal/store"
 )
 
 // patch is a PATCH of a JSON body with a key.
@@ -67,7 +69,7 @@ func TestConnectionHandshake(t *testing.T) {
 	p := partyOf(t, true, true, "")
 	v, b := p.Order.VendorID, p.Order.BuyerID
 	vendorAdmin, buyerAdmin := apiKey(t, v, invoice.RoleAdmin), apiKey(t, b, invoice.RoleAdmin)
-	if _, _, err := deps.Store.WebhookEndpointAdd(ctx, b, "http://127.0.0.1:9/hook", nil); err != nil {
+	if _, _, err := deps.Store.WebhookEndpointAdd(ctx, b, "http://127.0.0.1:9/hook", nil, store.Operator); err != nil {
 		t.Fatal(err)
 	}
 	path := func(action string) string { return fmt.Sprintf("/v1/admin/connections/%s/%s/%s", v, b, action) }
@@ -249,6 +251,25 @@ func TestAdminWebhooks(t *testing.T) {
 	problem(t, get(t, messages, other), want{status: http.StatusNotFound, slug: "not-found", title: "Not found"})
 	if l := decode[gateway.WebhookEndpointList](t, get(t, "/v1/admin/webhooks", other), http.StatusOK); len(l.Endpoints) != 0 {
 		t.Errorf("another company lists %+v", l.Endpoints)
+	}
+	// The registration and turning it off (twice: the second changes nothing) are audited as settings.
+	for range 2 {
+		if err := deps.Store.WebhookEndpointSetActive(context.Background(), ep.ID, false, store.Operator); err != nil {
+			t.Fatal(err)
+		}
+	}
+	registered := fmt.Sprintf("#%d %s (every event type; enabled=true)", ep.ID, srv.URL)
+	var changes []string
+	for _, ch := range decode[gateway.SettingsView](t, get(t, "/v1/admin/settings", admin), http.StatusOK).Changes {
+		changes = append(changes, fmt.Sprintf("%s: %s → %s by %s", ch.Setting, ch.Old, ch.New, ch.UserID))
+	}
+	want := []string{
+		"webhook_endpoint: none → " + registered + " by api-key:" + p.Order.BuyerID + " admin test key",
+		"webhook_endpoint: " + registered + " → " + strings.Replace(registered, "enabled=true", "enabled=false", 1) + " by " + store.Operator.UserID,
+	}
+	slices.Sort(changes)
+	if slices.Sort(want); !slices.Equal(changes, want) {
+		t.Errorf("audited settings changes\n%s\nwant\n%s", strings.Join(changes, "\n"), strings.Join(want, "\n"))
 	}
 }
 

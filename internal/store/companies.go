@@ -115,14 +115,20 @@ func (s *Store) companyChange(ctx context.Context, id string, name *string, set 
 			if ch.old == ch.new {
 				continue
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO settings_changes (company_id, setting, old_value, new_value, user_id, api_key_id)
-				VALUES ($1, $2, $3, $4, $5, $6)`, id, ch.setting, fmt.Sprint(ch.old), fmt.Sprint(ch.new), by.UserID, by.APIKeyID); err != nil {
+			if err := recordSettingChange(ctx, tx, id, ch.setting, fmt.Sprint(ch.old), fmt.Sprint(ch.new), by); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return c, mapError(err, "company "+id)
+}
+
+// recordSettingChange audits a change of the company's setting, from old to new, by by.
+func recordSettingChange(ctx context.Context, tx pgx.Tx, companyID, setting, old, new string, by Changer) error {
+	_, err := tx.Exec(ctx, `INSERT INTO settings_changes (company_id, setting, old_value, new_value, user_id, api_key_id)
+		VALUES ($1, $2, $3, $4, $5, $6)`, companyID, setting, old, new, by.UserID, by.APIKeyID)
+	return err
 }
 
 // SettingsChange is one audited change of a company's setting.

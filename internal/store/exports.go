@@ -56,9 +56,7 @@ func (s *Store) AccountingExportSet(ctx context.Context, buyerID, url, secret st
 		if existed && newValue == describe(old, true) {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO settings_changes (company_id, setting, old_value, new_value, user_id, api_key_id)
-			VALUES ($1, 'accounting_export', $2, $3, $4, $5)`, buyerID, describe(old, existed), newValue, by.UserID, by.APIKeyID)
-		return err
+		return recordSettingChange(ctx, tx, buyerID, "accounting_export", describe(old, existed), newValue, by)
 	})
 	return mapError(err, "accounting export of "+buyerID)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,8 +57,8 @@ type WebhookEndpoint struct {
 
 // WebhookEndpointAdd registers an endpoint and returns it with its signing secret ("whsec_" and
 // base64 of 32 random bytes), which is shown only now. Events recorded from now on are delivered
-// to it.
-func (s *Store) WebhookEndpointAdd(ctx context.Context, companyID, url string, eventTypes []string) (WebhookEndpoint, string, error) {
+// to it. The registration is audited as the company's setting webhook_endpoint, with by.
+func (s *Store) WebhookEndpointAdd(ctx context.Context, companyID, url string, eventTypes []string, by Changer) (WebhookEndpoint, string, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return WebhookEndpoint{}, "", err
@@ -71,17 +72,42 @@ func (s *Store) WebhookEndpointAdd(ctx context.Context, companyID, url string, e
 	if err != nil {
 		return WebhookEndpoint{}, "", err
 	}
-	err = s.pool.QueryRow(ctx, `INSERT INTO webhook_endpoints (company_id, url, secret, event_types) VALUES ($1, $2, $3, $4)
-		RETURNING id, created_at`, companyID, url, stored, eventTypes).Scan(&ep.ID, &ep.CreatedAt)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO webhook_endpoints (company_id, url, secret, event_types) VALUES ($1, $2, $3, $4)
+			RETURNING id, created_at`, companyID, url, stored, eventTypes).Scan(&ep.ID, &ep.CreatedAt); err != nil {
+			return err
+		}
+		return recordSettingChange(ctx, tx, companyID, "webhook_endpoint", "none", ep.describe(), by)
+	})
 	return ep, secret, mapError(err, "webhook endpoint of "+companyID)
 }
 
-// WebhookEndpointSetActive turns an endpoint off (nothing more is written to its outbox) or on again.
-func (s *Store) WebhookEndpointSetActive(ctx context.Context, id int64, active bool) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE webhook_endpoints SET active = $2, updated_at = now() WHERE id = $1`, id, active)
-	if err == nil && tag.RowsAffected() == 0 {
-		return fmt.Errorf("webhook endpoint %d: %w", id, ErrNotFound)
+// describe is the endpoint as its audit rows show it: ID, URL, event types, on or off.
+func (ep WebhookEndpoint) describe() string {
+	types := "every event type"
+	if len(ep.EventTypes) > 0 {
+		types = strings.Join(ep.EventTypes, ", ")
 	}
+	return fmt.Sprintf("#%d %s (%s; enabled=%t)", ep.ID, ep.URL, types, ep.Active)
+}
+
+// WebhookEndpointSetActive turns an endpoint off (nothing more is written to its outbox) or on
+// again; a change is audited as the company's setting webhook_endpoint, with by.
+func (s *Store) WebhookEndpointSetActive(ctx context.Context, id int64, active bool, by Changer) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		ep := WebhookEndpoint{ID: id}
+		err := tx.QueryRow(ctx, `SELECT company_id, url, event_types, active FROM webhook_endpoints WHERE id = $1 FOR UPDATE`, id).
+			Scan(&ep.CompanyID, &ep.URL, &ep.EventTypes, &ep.Active)
+		if err != nil || ep.Active == active { // no row: ErrNotFound (mapError)
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET active = $2, updated_at = now() WHERE id = $1`, id, active); err != nil {
+			return err
+		}
+		old := ep.describe()
+		ep.Active = active
+		return recordSettingChange(ctx, tx, ep.CompanyID, "webhook_endpoint", old, ep.describe(), by)
+	})
 	return mapError(err, fmt.Sprintf("webhook endpoint %d", id))
 }
 
@@ -133,10 +159,13 @@ type WebhookAttempt struct {
 // while it is sent, so several dispatchers share the outbox without sending one message twice at
 // once. A delivered message is marked; a failed one is due again after backoff(attempts). It
 // returns how many messages it took.
+//
+// Once ctx ends no message is taken, but the one being sent is still recorded as it went: a
+// message its receiver took before a worker stopped is marked delivered, not sent again.
 func (s *Store) WebhookDeliverNext(ctx context.Context, limit int, deliver func(WebhookMessage) WebhookAttempt,
 	backoff func(attempts int) time.Duration) (int, error) {
 	taken := 0
-	for taken < limit {
+	for taken < limit && ctx.Err() == nil {
 		done, err := s.webhookDeliverOne(ctx, deliver, backoff)
 		if err != nil || !done {
 			return taken, err
@@ -146,8 +175,14 @@ func (s *Store) WebhookDeliverNext(ctx context.Context, limit int, deliver func(
 	return taken, nil
 }
 
+// deliveryBookkeeping bounds the transaction that holds a message while it is sent (the POST's
+// own timeout is shorter) and records how it went, which goes on after the caller's context ends.
+const deliveryBookkeeping = time.Minute
+
 func (s *Store) webhookDeliverOne(ctx context.Context, deliver func(WebhookMessage) WebhookAttempt,
 	backoff func(attempts int) time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryBookkeeping)
+	defer cancel()
 	found := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var m WebhookMessage

@@ -106,12 +106,12 @@ func (r *receiver) messages() []received {
 
 // endpoint registers r for company, with event types.
 func (r *receiver) endpoint(t *testing.T, company string, types ...string) store.WebhookEndpoint {
-	ep, secret, err := st.WebhookEndpointAdd(context.Background(), company, r.srv.URL, types)
+	ep, secret, err := st.WebhookEndpointAdd(context.Background(), company, r.srv.URL, types, store.Operator)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Turned off when the test ends, so that what it left undelivered never reaches a later test.
-	t.Cleanup(func() { _ = st.WebhookEndpointSetActive(context.Background(), ep.ID, false) })
+	t.Cleanup(func() { _ = st.WebhookEndpointSetActive(context.Background(), ep.ID, false, store.Operator) })
 	r.mu.Lock()
 	r.secret = secret
 	r.mu.Unlock()
@@ -221,6 +221,41 @@ func TestDeliveredSignedInOrder(t *testing.T) {
 	}
 }
 
+// TestStopAfterTheReceiverTookAMessage: a dispatcher stopped (its context ended) once the
+// receiver has answered still records the message as delivered, so it is not sent again after a
+// restart, and takes no further message.
+func TestStopAfterTheReceiverTookAMessage(t *testing.T) {
+	o, err := testenv.Parties(context.Background(), st, true, true, store.ConnectionActive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := newReceiver(t).endpoint(t, o.BuyerID)
+	record(t, o, "stopped", 1)
+	ctx, stop := context.WithCancel(context.Background())
+	n, err := st.WebhookDeliverNext(ctx, 100, func(store.WebhookMessage) store.WebhookAttempt {
+		stop() // the worker stops just after the receiver answered
+		return store.WebhookAttempt{StatusCode: http.StatusOK}
+	}, webhooks.Backoff)
+	if n != 1 || err != nil {
+		t.Fatalf("WebhookDeliverNext = %d, %v; want the one message taken, then none after the stop", n, err)
+	}
+	msgs, err := st.WebhookMessages(context.Background(), ep.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delivered, waiting int
+	for _, m := range msgs {
+		if m.DeliveredAt != nil && m.Attempts == 1 {
+			delivered++
+		} else if m.DeliveredAt == nil && m.Attempts == 0 {
+			waiting++
+		}
+	}
+	if delivered != 1 || waiting != 1 || len(msgs) != 2 {
+		t.Errorf("after the stop: %d messages, %d delivered once, %d untouched; want 2: the one sent delivered, the other waiting", len(msgs), delivered, waiting)
+	}
+}
+
 // TestReceiverDownThenUp: while the receiver fails, messages wait (each invoice's later ones
 // behind its first) and are retried; once it answers, everything arrives in order, once per
 // webhook-id, and the log shows the failed attempts.
@@ -297,7 +332,7 @@ func TestFilterCompaniesAndRedeliver(t *testing.T) {
 	if len(again) != 5 || again[4].id != got[0].id || again[4].payload.Data.Key != got[0].payload.Data.Key {
 		t.Errorf("after redelivery: %d messages, last %+v; want the first again under %s", len(again), again[len(again)-1], got[0].id)
 	}
-	if err := st.WebhookEndpointSetActive(context.Background(), ep.ID, false); err != nil {
+	if err := st.WebhookEndpointSetActive(context.Background(), ep.ID, false, store.Operator); err != nil {
 		t.Fatal(err)
 	}
 	record(t, o, "after-off", 2)
