@@ -188,3 +188,21 @@ func TestRenderTextBeyondTheFonts(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRender measures rendering one invoice (fonts embedded, the XML attached): the CPU and
+// the bytes each invoice costs the worker (docs/performance.md).
+func BenchmarkRender(b *testing.B) {
+	for name, o := range map[string]invoice.Order{"three lines": smallOrder(), "Greek, Polish and Czech lines": europeanOrder()} {
+		b.Run(name, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				data, err := Render(o, 1, time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC))
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(data)
+			}
+			b.ReportMetric(float64(size), "pdf-bytes")
+		})
+	}
+}
