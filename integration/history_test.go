@@ -68,6 +68,16 @@ func TestHistoriesReplay(t *testing.T) {
 		replayRun(t, dir, "paid.json", id, runID)
 	})
 
+	t.Run("reminded", func(t *testing.T) {
+		t.Parallel()
+		o := eligible(t)
+		run := startInvoice(t, workflows.ConfirmOrder{Order: o, Reminders: workflows.ReminderPolicy{AP: time.Second, Max: 1}})
+		awaitReminders(t, run.GetID(), 1)
+		payAll(t, run.GetID(), o, "reminded-")
+		runID := awaitOutcome(t, run.GetID(), workflows.OutcomePaid)
+		replayRun(t, dir, "reminded.json", run.GetID(), runID)
+	})
+
 	t.Run("not eligible", func(t *testing.T) {
 		t.Parallel()
 		o := parties(t, false, true, store.ConnectionActive) // vendor setting off
@@ -272,6 +282,31 @@ func TestHistoriesReplay(t *testing.T) {
 			runID = next
 		}
 	})
+}
+
+// awaitReminders waits until the workflow has recorded n reminder rows.
+func awaitReminders(t *testing.T, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		events, err := deps.Store.EventsByWorkflowID(within(t, 5*time.Second), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for _, e := range events {
+			if e.Kind == invoice.EventReminder {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d reminder rows after 30 s, want %d", id, got, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // startInvoice starts an invoice workflow with this input, with the start options
