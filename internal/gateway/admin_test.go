@@ -120,15 +120,22 @@ func TestConnectionHandshake(t *testing.T) {
 		}
 		got = append(got, line)
 	}
-	want := []string{
+	wantChanges := []string{
 		"request →pending by " + v,
 		"accept pending→pending by " + v + " refused wrong_actor (" + v + " asked for this connection; the other company must accept it)",
 		"suspend pending→pending by " + b + " refused not_allowed_in_state (suspend suspends an active connection; the connection is pending)",
 		"accept pending→pending by " + strangerID + " refused wrong_actor (only " + v + " or " + b + " may accept their connection)",
 		"accept pending→active by " + b, "suspend active→suspended by " + b, "reactivate suspended→active by " + v,
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("audited changes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	if strings.Join(got, "\n") != strings.Join(wantChanges, "\n") {
+		t.Errorf("audited changes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantChanges, "\n"))
+	}
+	// A third company acting on a pair that has no connection (here, companies that do not exist)
+	// is refused and leaves no row: nothing real is named.
+	problem(t, post(t, "/v1/admin/connections/NO-SUCH-V/NO-SUCH-B/accept", stranger, map[string]any{}),
+		want{status: http.StatusForbidden, slug: "forbidden", code: "wrong_actor"})
+	if none, err := deps.Store.ConnectionChanges(ctx, "NO-SUCH-V", "NO-SUCH-B"); err != nil || len(none) != 0 {
+		t.Errorf("changes recorded for a pair with no connection: %+v, %v", none, err)
 	}
 	eps, _ := deps.Store.WebhookEndpoints(ctx, b)
 	msgs, err := deps.Store.WebhookMessages(ctx, eps[0].ID, 100)

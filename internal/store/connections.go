@@ -75,12 +75,17 @@ func (s *Store) ConnectionAct(ctx context.Context, vendorID, buyerID string, act
 
 // refuseConnection audits a refused action on the pair's connection, its status unchanged, and
 // queues it as a connection.refused event for the pair's endpoints when the actor is one of the
-// two companies (a stranger's attempt is recorded, not announced to the pair).
+// two companies. A third company's attempt is recorded, not announced to the pair, and only on a
+// connection that exists: a pair with none may name companies that do not exist either.
 func refuseConnection(ctx context.Context, tx pgx.Tx, c invoice.Connection, action, company string, by Changer, refusal *invoice.Refusal) error {
+	stranger := company != c.VendorID && company != c.BuyerID
+	if stranger && c.Status == "" {
+		return nil
+	}
 	ch := ConnectionChange{VendorID: c.VendorID, BuyerID: c.BuyerID, Action: invoice.EscapeText(action, 64), From: c.Status, To: c.Status,
 		CompanyID: company, UserID: by.UserID, Refused: refusal.Code, Reason: invoice.EscapeText(refusal.Reason, 500)}
 	id, err := insertConnectionChange(ctx, tx, &ch)
-	if err != nil || (company != c.VendorID && company != c.BuyerID) {
+	if err != nil || stranger {
 		return err
 	}
 	return enqueueWebhook(ctx, tx, fmt.Sprintf("connection-change/%d", id), invoice.ConnectionEventType("refused"),
