@@ -109,6 +109,34 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ConnectionList{Connections: cs})
 }
 
+// ConnectionChangeList is a connection's audited steps, oldest first.
+type ConnectionChangeList struct {
+	Changes []store.ConnectionChange `json:"changes"`
+}
+
+// connectionHistory answers the pair's audited steps, accepted and refused, to an admin of one of
+// the two (404 to anyone else). A third company's refused attempts are left out, as they are not
+// announced to the pair either.
+func (s *Server) connectionHistory(w http.ResponseWriter, r *http.Request) {
+	vendorID, buyerID, company := r.PathValue("vendor"), r.PathValue("buyer"), principal(r).CompanyID
+	if company != vendorID && company != buyerID {
+		notFound(w)
+		return
+	}
+	chs, err := s.Store.ConnectionChanges(r.Context(), vendorID, buyerID)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	out := []store.ConnectionChange{}
+	for _, ch := range chs {
+		if ch.CompanyID == vendorID || ch.CompanyID == buyerID {
+			out = append(out, ch)
+		}
+	}
+	writeJSON(w, http.StatusOK, ConnectionChangeList{Changes: out})
+}
+
 // requestConnection asks the other company of the pair to connect: 201 pending.
 func (s *Server) requestConnection(w http.ResponseWriter, r *http.Request) {
 	var req ConnectionRequest

@@ -130,6 +130,21 @@ func TestConnectionHandshake(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(wantChanges, "\n") {
 		t.Errorf("audited changes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantChanges, "\n"))
 	}
+	// The pair's admins read the same steps through the API, without the third company's attempt;
+	// anyone else gets 404.
+	history := fmt.Sprintf("/v1/admin/connections/%s/%s/changes", v, b)
+	for _, key := range []string{vendorAdmin, buyerAdmin} {
+		var read []string
+		for _, ch := range decode[gateway.ConnectionChangeList](t, get(t, history, key), http.StatusOK).Changes {
+			read = append(read, fmt.Sprintf("%s %s→%s by %s %s", ch.Action, ch.From, ch.To, ch.CompanyID, ch.Refused))
+		}
+		if want := fmt.Sprintf("[request →pending by %[1]s  accept pending→pending by %[1]s wrong_actor suspend pending→pending by %[2]s not_allowed_in_state "+
+			"accept pending→active by %[2]s  suspend active→suspended by %[2]s  reactivate suspended→active by %[1]s ]", v, b); fmt.Sprint(read) != want {
+			t.Errorf("GET %s = %v\nwant %s", history, read, want)
+		}
+	}
+	problem(t, get(t, history, stranger), want{status: http.StatusNotFound, slug: "not-found", title: "Not found"})
+
 	// A third company acting on a pair that has no connection (here, companies that do not exist)
 	// is refused and leaves no row: nothing real is named.
 	problem(t, post(t, "/v1/admin/connections/NO-SUCH-V/NO-SUCH-B/accept", stranger, map[string]any{}),

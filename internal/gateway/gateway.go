@@ -85,6 +85,7 @@ func (s *Server) routes() map[string]http.Handler {
 		"GET /v1/admin/connections":                                 s.authenticated(s.listConnections),
 		"POST /v1/admin/connections":                                s.authenticated(s.idempotent(s.requestConnection)),
 		"POST /v1/admin/connections/{vendor}/{buyer}/{action}":      s.authenticated(s.idempotent(s.actOnConnection)),
+		"GET /v1/admin/connections/{vendor}/{buyer}/changes":        s.authenticated(s.connectionHistory),
 	}
 }
 
