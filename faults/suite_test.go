@@ -68,9 +68,14 @@ func TestFaults(t *testing.T) {
 	for i, sc := range list {
 		names[i] = sc.name
 	}
-	server := "a dev server started by the suite"
-	if env.temporal == nil {
+	var server string
+	switch env.temporal.(type) {
+	case nil:
 		server = "a server the suite did not start (K2K_TEST_TEMPORAL_ADDRESS)"
+	case realServer:
+		server = "the real Temporal server on PostgreSQL, started by the suite (K2K_TEST_TEMPORAL=server)"
+	default:
+		server = "the Temporal CLI's dev server, started by the suite"
 	}
 	t.Logf("mode %s (K2K_FAULTS=%q; %q runs every scenario): %d scenarios (-run may select fewer): %s", env.mode, os.Getenv("K2K_FAULTS"), modeFull,
 		len(list), strings.Join(names, ", "))
