@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -35,8 +34,8 @@ func (c *webhookAddCmd) Run(ctx context.Context) error {
 		fields = append(fields, invoice.FieldError{Field: "--url", Rule: rule})
 	}
 	for _, t := range c.EventTypes {
-		if !slices.Contains(invoice.EventTypes(), t) {
-			fields = append(fields, invoice.FieldError{Field: "--event-type", Rule: fmt.Sprintf("%q is not one of %v", t, invoice.EventTypes())})
+		if rule := invoice.CheckEventType(t); rule != "" {
+			fields = append(fields, invoice.FieldError{Field: "--event-type", Rule: rule})
 		}
 	}
 	if fields != nil {

@@ -1,6 +1,8 @@
 package invoice
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -75,6 +77,15 @@ func EventTypes() []string {
 		types = append(types, ConnectionEventType(string(a)))
 	}
 	return types
+}
+
+// CheckEventType returns the rule t breaks as an event type a webhook endpoint filters on, ""
+// when it is one.
+func CheckEventType(t string) string {
+	if slices.Contains(EventTypes(), t) {
+		return ""
+	}
+	return fmt.Sprintf("%q is not one of the event types; it must be one of %v", t, EventTypes())
 }
 
 // ConnectionEventType is the webhook event type of a connection change: "connection." and the
